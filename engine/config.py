@@ -1,0 +1,141 @@
+"""Frozen configuration dataclasses: one per concern, validated on construction.
+
+Every switch the V2 design note compares is a field here (KV heads, positions, bottleneck width,
+patch length, width/depth, t-sampling, loss form), so each claim can be measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+SAMPLE_RATE = 44100  # every codec works at 44.1 kHz
+HOP_SAMPLES = 512  # latent frame hop: 86.13 frames/s
+LATENT_CHANNELS = 1024  # C, for the STFT codec and DAC alike
+
+Positions = Literal["rope", "learned"]
+TSampling = Literal["ushaped", "uniform", "logit_normal"]
+LossForm = Literal["v", "x"]
+Solver = Literal["euler", "heun"]
+
+
+def _check(cond: bool, name: str, msg: str) -> None:
+    if not cond:
+        raise ValueError(f"{name}: {msg}")
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build a config dataclass from a dict, ignoring unknown keys (older/newer model files)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The DiT that maps (z_t, t, cond) to the predicted clean latent."""
+
+    latent_channels: int = LATENT_CHANNELS  # C: codec latent channels
+    patch_len: int = 4  # latent frames per token
+    bottleneck: int = 512  # patch-embed bottleneck width (8192 -> bottleneck -> width)
+    width: int = 1024  # D
+    depth: int = 16  # DiT blocks
+    heads: int = 16  # H: query heads
+    kv_heads: int = 4  # Hkv: key/value heads (== heads is MHA)
+    mlp_ratio: float = 4.0
+    positions: Positions = "rope"
+    max_tokens: int = 2048  # learned positions only: longest token sequence
+    rope_theta: float = 10000.0
+    time_freq_dim: int = 512  # sinusoidal time-embedding size
+
+    def __post_init__(self) -> None:
+        _check(self.latent_channels > 0, "latent_channels", "must be positive")
+        _check(self.patch_len >= 1, "patch_len", "must be >= 1")
+        _check(self.bottleneck >= 1, "bottleneck", "must be >= 1")
+        _check(self.width % self.heads == 0, "width", f"{self.width} not divisible by heads")
+        _check(self.heads % self.kv_heads == 0, "kv_heads", "must divide heads")
+        _check((self.width // self.heads) % 2 == 0, "heads", "head dim must be even for RoPE")
+        _check(self.positions in ("rope", "learned"), "positions", "must be 'rope' or 'learned'")
+        _check(self.depth >= 1, "depth", "must be >= 1")
+        _check(self.mlp_ratio > 0, "mlp_ratio", "must be positive")
+        _check(self.time_freq_dim % 2 == 0, "time_freq_dim", "must be even")
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Flow-matching objective: z_t = t*x + (1-t)*eps, t=1 clean, the net predicts x."""
+
+    t_sampling: TSampling = "ushaped"
+    ushaped_a: float = 4.0  # arXiv 2405.20320, density lowest at t = 0.5
+    logit_normal_mean: float = -0.8
+    logit_normal_std: float = 0.8
+    loss: LossForm = "v"  # "v": JiT velocity loss; "x": plain x-MSE
+    v_clamp: float = 0.05  # v = (x - z_t) / max(1 - t, v_clamp)
+    cond_drop_prob: float = 0.0  # classifier-free guidance: drop the LR condition in training
+
+    def __post_init__(self) -> None:
+        _check(self.t_sampling in ("ushaped", "uniform", "logit_normal"), "t_sampling", "unknown")
+        _check(self.loss in ("v", "x"), "loss", "must be 'v' or 'x'")
+        _check(self.ushaped_a > 0, "ushaped_a", "must be positive")
+        _check(0 < self.v_clamp < 1, "v_clamp", "must be in (0, 1)")
+        _check(0 <= self.cond_drop_prob < 1, "cond_drop_prob", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """ODE sampler from noise (t=0) to data (t=1)."""
+
+    steps: int = 16
+    solver: Solver = "euler"
+    guidance: float = 1.0  # classifier-free guidance weight; 1.0 = conditional only
+    seed: int = 0
+    v_clamp: float = 0.05  # same clamp as the objective: v = (x_hat - z) / max(1 - t, v_clamp)
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, "steps", "must be >= 1")
+        _check(self.solver in ("euler", "heun"), "solver", "must be 'euler' or 'heun'")
+        _check(self.guidance >= 0, "guidance", "must be >= 0")
+
+    def timesteps(self) -> list[float]:
+        """Uniform grid 0 = t_0 < ... < t_steps = 1."""
+        return [i / self.steps for i in range(self.steps + 1)]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How a file is cut into chunks and how the kept band joins the generated one."""
+
+    chunk_s: float = 6.0  # model chunk length (seconds at 44.1 kHz)
+    overlap_s: float = 0.5  # crossfade between consecutive chunks
+    batch_size: int = 8  # chunks (x channels) per model call
+    cutoff_hz: float | None = None  # None: detect from the input's spectrum
+    transition_hz: float = 300.0  # crossfade width between kept and generated band
+    phase_iters: int = 32  # Griffin-Lim iterations on the generated band (STFT codec)
+
+    def __post_init__(self) -> None:
+        _check(self.chunk_s >= 0.5, "chunk_s", "must be >= 0.5 s")
+        _check(0 <= self.overlap_s < self.chunk_s / 2, "overlap_s", "must be < chunk_s / 2")
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        _check(self.cutoff_hz is None or 0 < self.cutoff_hz < SAMPLE_RATE / 2, "cutoff_hz",
+               "must be in (0, 22050)")
+        _check(self.transition_hz >= 0, "transition_hz", "must be >= 0")
+        _check(self.phase_iters >= 0, "phase_iters", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a trained model was made with; stored in the model file's JSON."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return cls(model=from_dict(ModelConfig, data.get("model", {})),
+                   flow=from_dict(FlowConfig, data.get("flow", {})))
