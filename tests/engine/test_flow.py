@@ -1,0 +1,76 @@
+"""Flow objective: t densities, interpolation convention, loss forms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.config import FlowConfig
+from engine.flow import FlowObjective, interpolate, sample_t, ushaped_density, velocity
+
+
+def _histogram(t: torch.Tensor, bins: int = 20) -> torch.Tensor:
+    return torch.histc(t, bins=bins, min=0.0, max=1.0) / t.numel() * bins
+
+
+def test_ushaped_histogram_matches_its_density_and_is_lowest_in_the_middle():
+    g = torch.Generator().manual_seed(0)
+    t = sample_t(FlowConfig(t_sampling="ushaped"), 400_000, g)
+    assert t.min() >= 0 and t.max() <= 1
+    hist = _histogram(t)
+    centres = (torch.arange(20) + 0.5) / 20
+    # Average density over each bin, from the closed-form CDF.
+    a = 4.0
+    edges = torch.linspace(0, 1, 21)
+    cdf = (torch.exp(a * edges) - torch.exp(a * (1 - edges))) / (2 * math.expm1(a)) + 0.5
+    expected = (cdf[1:] - cdf[:-1]) * 20
+    assert torch.allclose(hist, expected, rtol=0.03, atol=0.01)
+    assert hist[9:11].mean() < 0.5 * hist[[0, -1]].mean()
+    assert torch.allclose(ushaped_density(centres).sum() / 20, torch.tensor(1.0), atol=0.01)
+
+
+def test_uniform_and_logit_normal_histograms():
+    g = torch.Generator().manual_seed(1)
+    hist = _histogram(sample_t(FlowConfig(t_sampling="uniform"), 200_000, g))
+    assert torch.allclose(hist, torch.ones(20), atol=0.05)
+    t = sample_t(FlowConfig(t_sampling="logit_normal"), 200_000, g)
+    logit = torch.log(t / (1 - t))
+    assert abs(logit.mean().item() + 0.8) < 0.01 and abs(logit.std().item() - 0.8) < 0.01
+
+
+def test_interpolation_convention_t1_is_clean():
+    x, eps = torch.randn(3, 4, 5), torch.randn(3, 4, 5)
+    assert torch.equal(interpolate(x, eps, torch.ones(3)), x)
+    assert torch.equal(interpolate(x, eps, torch.zeros(3)), eps)
+    t = torch.full((3,), 0.25)
+    z = interpolate(x, eps, t)
+    assert torch.allclose(velocity(x, z, t, 0.05), x - eps, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["v", "x"])
+def test_perfect_prediction_has_zero_loss(loss):
+    x, cond = torch.randn(8, 6, 10), torch.randn(8, 6, 10)
+    obj = FlowObjective(FlowConfig(loss=loss))
+    value, metrics = obj.loss(lambda z, t, c: x, x, cond, torch.Generator().manual_seed(0))
+    assert value.item() == 0.0 and metrics["loss/flow"] == 0.0
+
+
+def test_v_loss_is_x_loss_weighted_by_inverse_one_minus_t_squared():
+    x = torch.randn(1, 4, 8)
+    off = torch.randn(1, 4, 8)
+    g = torch.Generator().manual_seed(3)
+    t = sample_t(FlowConfig(), 1, torch.Generator().manual_seed(3)).item()
+    v_loss, _ = FlowObjective(FlowConfig(loss="v")).loss(lambda z, tt, c: x + off, x, x, g)
+    x_loss = off.pow(2).mean().item()
+    assert v_loss.item() == pytest.approx(x_loss / max(1 - t, 0.05) ** 2, rel=1e-4)
+
+
+def test_condition_dropout_zeroes_some_conditions():
+    seen = []
+    obj = FlowObjective(FlowConfig(cond_drop_prob=0.5))
+    obj.loss(lambda z, t, c: seen.append(c) or z, torch.randn(64, 2, 3), torch.ones(64, 2, 3),
+             torch.Generator().manual_seed(0))
+    dropped = (seen[0].flatten(1).abs().sum(1) == 0).float().mean().item()
+    assert 0.3 < dropped < 0.7
