@@ -73,7 +73,7 @@ class FlowObjective:
 
     def loss(self, net: Net, x: torch.Tensor, cond: torch.Tensor,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """x, cond (B, C, T) normalised latents -> (scalar loss, metrics incl. loss per t quarter)."""
+        """x, cond (B, C, T) normalised latents -> (loss, metrics incl. loss per quarter of t)."""
         b = x.shape[0]
         t = sample_t(self.cfg, b, generator, x.device)  # (B,)
         eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)

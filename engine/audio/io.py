@@ -1,0 +1,400 @@
+"""Audio file I/O: the only module that opens audio files (STYLE §8).
+
+Reading validates every file (what libsndfile reads: WAV, FLAC, OGG Vorbis/Opus, MP3, AIFF, ...;
+1-8 channels, 8-192 kHz, at least `MIN_DURATION_S`) and raises an `AudioInputError` subclass with
+a one-line reason. Arrays are numpy float32 `(Ch, S)`. Writing goes through `AtomicWriter`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+log = logging.getLogger(__name__)
+
+MIN_SAMPLE_RATE = 8_000  # Hz, lowest accepted input rate (narrow-band telephone audio)
+MAX_SAMPLE_RATE = 192_000  # Hz, highest accepted input rate (studio masters)
+MAX_CHANNELS = 8  # 7.1 surround
+MIN_DURATION_S = 0.05  # shorter inputs break the 2048-point STFTs downstream
+RESAMPLE_QUALITY = "VHQ"  # soxr very high quality, for whole files and streams alike
+CLIP_LEVEL = 0.999  # |x| at or above this counts as clipped when loading
+QUIET_PEAK_DB = -60.0  # peak level (dBFS) under which a non-silent input is "near-silent"
+WRITE_SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
+
+PathLike = str | os.PathLike[str]
+
+
+class AudioInputError(Exception):
+    """A file this job cannot use, read or write; `str()` is `"<path>: <reason>"`, one line.
+
+    The base of every per-file audio error, output-side ones included, so callers (CLI, GUI row
+    status) catch one type and show the reason.
+    """
+
+    def __init__(self, path: PathLike, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = os.fspath(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class UnreadableAudio(AudioInputError):
+    """Missing, corrupt, truncated or not an audio format libsndfile reads."""
+
+
+class EmptyAudio(AudioInputError):
+    """A readable file with no audio frames."""
+
+
+class TooShortAudio(AudioInputError):
+    """Shorter than `MIN_DURATION_S`."""
+
+
+class NonFiniteAudio(AudioInputError):
+    """Contains NaN or Inf samples (float WAV written by a broken program)."""
+
+
+class UnsupportedChannels(AudioInputError):
+    """More than `MAX_CHANNELS` channels."""
+
+
+class UnsupportedRate(AudioInputError):
+    """Sample rate outside `MIN_SAMPLE_RATE`..`MAX_SAMPLE_RATE`."""
+
+
+class AudioOutputError(AudioInputError):
+    """An output path that must not be written."""
+
+
+class OutputExistsError(AudioOutputError):
+    """The target exists and overwriting was not allowed."""
+
+
+class SameAsInputError(AudioOutputError):
+    """The target is one of the inputs; refused even with overwrite."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What `probe` learns from a file's header."""
+
+    path: str
+    sample_rate: int  # Hz
+    channels: int
+    frames: int  # samples per channel, as the header reports them
+    duration_s: float
+    format: str  # libsndfile major format, e.g. "WAV", "FLAC", "MP3"
+    subtype: str  # e.g. "PCM_16", "FLOAT", "MPEG_LAYER_III"
+
+
+def resampled_length(frames: int, rate_in: int, rate_out: int) -> int:
+    """Length of every resampled output here: Python's round(frames * rate_out / rate_in)."""
+    return round(frames * rate_out / rate_in)  # exact in float64 for any real file length
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample float `(Ch, S)` audio with soxr to float32 `(Ch, resampled_length(S, ...))`."""
+    if x.ndim != 2:
+        raise ValueError(f"x: expected (Ch, S), got shape {x.shape}")
+    for rate in (rate_in, rate_out):
+        _check_rate(rate)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if rate_in == rate_out:
+        return x
+    y = soxr.resample(np.ascontiguousarray(x.T), rate_in, rate_out, quality=RESAMPLE_QUALITY)
+    return np.ascontiguousarray(_fit_length(y, resampled_length(x.shape[1], rate_in, rate_out)).T)
+
+
+def probe(path: PathLike, *, min_duration_s: float = MIN_DURATION_S) -> AudioInfo:
+    """Read and validate a file's header without decoding the audio."""
+    path_str = os.fspath(path)
+    _check_exists(path_str)
+    try:
+        info = sf.info(path_str)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise UnreadableAudio(path_str, f"not a readable audio file ({_reason(e)})") from e
+    result = AudioInfo(path=path_str, sample_rate=int(info.samplerate), channels=int(info.channels),
+                       frames=max(int(info.frames), 0), duration_s=float(info.duration),
+                       format=str(info.format), subtype=str(info.subtype))
+    _validate(result, min_duration_s)
+    return result
+
+
+def load(path: PathLike, sample_rate: int | None = None, *,
+         min_duration_s: float = MIN_DURATION_S) -> tuple[np.ndarray, int]:
+    """Decode a whole file to float32 `(Ch, S)`, resampled to `sample_rate` if given."""
+    info = probe(path, min_duration_s=min_duration_s)
+    try:
+        data, _ = sf.read(info.path, dtype="float32", always_2d=True)  # (S, Ch)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        raise UnreadableAudio(info.path, f"decoding failed ({_reason(e)})") from e
+    if data.shape[0] == 0:
+        raise EmptyAudio(info.path, "no audio frames could be decoded")
+    _check_finite(info.path, data, info.sample_rate, 0)
+    _log_levels(info.path, data)
+    x = np.ascontiguousarray(data.T)  # (Ch, S)
+    if sample_rate is None or sample_rate == info.sample_rate:
+        return x, info.sample_rate
+    return resample(x, info.sample_rate, sample_rate), sample_rate
+
+
+def iter_blocks(path: PathLike, block_frames: int, sample_rate: int | None = None, *,
+                min_duration_s: float = MIN_DURATION_S) -> Iterator[np.ndarray]:
+    """Stream a file as float32 `(Ch, n)` blocks with bounded memory, optionally resampled.
+
+    Without resampling every block has `block_frames` frames except the last. With resampling
+    one `soxr.ResampleStream` (all channels, float32, `RESAMPLE_QUALITY`) carries its state, so
+    block lengths vary (filter delay: short first blocks, a longer flushed last one) and their
+    concatenation equals `load(path, sample_rate)`: the tail is zero-padded or trimmed to exactly
+    `resampled_length(frames_read, file_rate, sample_rate)`. Empty blocks are not yielded;
+    NaN/Inf raise `NonFiniteAudio` naming the time position. Validation happens at the call.
+    """
+    if block_frames < 1:
+        raise ValueError(f"block_frames: must be >= 1, got {block_frames}")
+    info = probe(path, min_duration_s=min_duration_s)
+    if sample_rate is not None:
+        _check_rate(sample_rate)
+    return _iter_blocks(info, block_frames, sample_rate)
+
+
+def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
+                 ) -> Iterator[np.ndarray]:
+    rate_out = info.sample_rate if sample_rate is None else sample_rate
+    resampling = rate_out != info.sample_rate
+    if resampling:
+        stream = soxr.ResampleStream(info.sample_rate, rate_out, info.channels,
+                                     dtype="float32", quality=RESAMPLE_QUALITY)
+    frames_read = frames_out = 0
+    try:
+        with sf.SoundFile(info.path) as f:
+            while True:
+                block = f.read(block_frames, dtype="float32", always_2d=True)  # (n, Ch)
+                if block.shape[0] == 0:
+                    break
+                _check_finite(info.path, block, info.sample_rate, frames_read)
+                frames_read += block.shape[0]
+                if resampling:
+                    block = stream.resample_chunk(block)
+                if block.shape[0]:
+                    frames_out += block.shape[0]
+                    yield np.ascontiguousarray(block.T)  # (Ch, n)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise UnreadableAudio(info.path, f"decoding failed ({_reason(e)})") from e
+    if frames_read == 0:
+        raise EmptyAudio(info.path, "no audio frames could be decoded")
+    if resampling:
+        tail = stream.resample_chunk(np.zeros((0, info.channels), np.float32), last=True)
+        # soxr's filter delay keeps the output before the flush below the total
+        n_missing = resampled_length(frames_read, info.sample_rate, rate_out) - frames_out
+        if n_missing > 0:
+            yield np.ascontiguousarray(_fit_length(tail, n_missing).T)
+
+
+def read_segments(path: PathLike, segment_frames: int, max_segments: int) -> Iterator[np.ndarray]:
+    """Yield up to `max_segments` float32 `(Ch, n)` excerpts spread evenly over a file (seeks).
+
+    A file no longer than `segment_frames * max_segments` is read whole, in consecutive segments.
+    """
+    if segment_frames < 1 or max_segments < 1:
+        raise ValueError("segment_frames and max_segments must be >= 1")
+    info = probe(path)
+    return _read_segments(info, segment_frames, max_segments)
+
+
+def _read_segments(info: AudioInfo, segment_frames: int, max_segments: int
+                   ) -> Iterator[np.ndarray]:
+    if info.frames <= segment_frames * max_segments:
+        starts = [i * segment_frames for i in range(math.ceil(info.frames / segment_frames))]
+    else:
+        last = info.frames - segment_frames
+        starts = [round(i * last / max(max_segments - 1, 1)) for i in range(max_segments)]
+    try:
+        with sf.SoundFile(info.path) as f:
+            for start in starts:
+                f.seek(start)
+                block = f.read(segment_frames, dtype="float32", always_2d=True)  # (n, Ch)
+                _check_finite(info.path, block, info.sample_rate, start)
+                if block.shape[0]:
+                    yield np.ascontiguousarray(block.T)  # (Ch, n)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise UnreadableAudio(info.path, f"decoding failed ({_reason(e)})") from e
+
+
+def output_path(input_path: PathLike, out_dir: PathLike | None, fmt: str) -> Path:
+    """Where the result for `input_path` goes: `out_dir/<stem>.<fmt>`, else `<stem>.jatsr.<fmt>`."""
+    fmt = fmt.lower()
+    if fmt not in WRITE_SUBTYPES:
+        raise ValueError(f"fmt: must be one of {sorted(WRITE_SUBTYPES)}, got {fmt!r}")
+    src = Path(input_path)
+    if out_dir is not None:
+        return Path(out_dir) / f"{src.stem}.{fmt}"
+    return src.with_name(f"{src.stem}.jatsr.{fmt}")
+
+
+class AtomicWriter:
+    """Context manager writing `(Ch, n)` blocks to a temp file, renamed onto `path` on success.
+
+    The temp file lives in the destination directory (so `os.replace` is atomic) and is deleted
+    if the block exits with any exception, KeyboardInterrupt and cancellation included.
+    PCM subtypes are clipped to [-1, 1] (libsndfile would wrap around otherwise).
+    """
+
+    def __init__(self, path: PathLike, sample_rate: int, channels: int, format: str = "wav",
+                 subtype: str = "PCM_16", overwrite: bool = False,
+                 inputs: Iterable[PathLike] = ()) -> None:
+        self.format = format.lower()
+        self.subtype = subtype.upper()
+        if self.format not in WRITE_SUBTYPES:
+            raise ValueError(f"format: must be one of {sorted(WRITE_SUBTYPES)}, got {format!r}")
+        if self.subtype not in WRITE_SUBTYPES[self.format]:
+            raise ValueError(f"subtype: {self.format} supports {WRITE_SUBTYPES[self.format]}, "
+                             f"got {subtype!r}")
+        _check_rate(sample_rate)
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise ValueError(f"channels: must be in 1..{MAX_CHANNELS}, got {channels}")
+        self.path, self.sample_rate, self.channels = Path(path), sample_rate, channels
+        self.overwrite, self.frames_written = overwrite, 0
+        self._inputs = [Path(p) for p in inputs]
+        self._tmp: Path | None = None
+        self._file: sf.SoundFile | None = None
+        for src in self._inputs:
+            if _same_file(src, self.path):
+                raise SameAsInputError(self.path, f"would overwrite the input {src}")
+        if self.path.is_dir():
+            raise OutputExistsError(self.path, "is a directory")
+        if self.path.exists() and not self.overwrite:
+            raise OutputExistsError(self.path, "already exists (overwrite not allowed)")
+
+    def __enter__(self) -> AtomicWriter:
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise AudioOutputError(self.path, f"output directory {parent} does not exist")
+        tmp = parent / f".{self.path.name}.{secrets.token_hex(4)}.part"
+        # O_EXCL never clobbers; mode 0o666 lets the umask apply (mkstemp's 0o600 would not)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        self._tmp = tmp
+        try:
+            self._file = sf.SoundFile(tmp, "w", samplerate=self.sample_rate, channels=self.channels,
+                                      subtype=self.subtype, format=self.format.upper())
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a float `(Ch, n)` block."""
+        if self._file is None:
+            raise RuntimeError("AtomicWriter.write outside its `with` block")
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"block: expected shape ({self.channels}, n), got {block.shape}")
+        data = np.asarray(block, dtype=np.float32).T  # (n, Ch)
+        if not np.isfinite(data).all():
+            raise ValueError(f"block: NaN/Inf in output at frame {self.frames_written}")
+        if self.subtype != "FLOAT":
+            data = np.clip(data, -1.0, 1.0)
+        self._file.write(np.ascontiguousarray(data))
+        self.frames_written += data.shape[0]
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            assert self._file is not None and self._tmp is not None
+            self._file.close()  # closing twice (in _discard) is harmless
+            if self.path.exists() and not self.overwrite:  # created while we were writing
+                raise OutputExistsError(self.path, "appeared while writing (overwrite not allowed)")
+            os.replace(self._tmp, self.path)
+            self._file = self._tmp = None
+        except BaseException:
+            self._discard()
+            raise
+        log.info("wrote %s (%d frames)", self.path, self.frames_written)
+
+    def _discard(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(Exception):  # the error being handled matters more
+                file.close()
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_exists(path: str) -> None:
+    if not os.path.exists(path):
+        raise UnreadableAudio(path, "file not found")
+    if os.path.isdir(path):
+        raise UnreadableAudio(path, "is a directory, not an audio file")
+
+
+def _validate(info: AudioInfo, min_duration_s: float) -> None:
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise UnsupportedChannels(info.path,
+                                  f"{info.channels} channels (1-{MAX_CHANNELS} supported)")
+    if not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+        raise UnsupportedRate(info.path, f"sample rate {info.sample_rate} Hz "
+                              f"({MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz supported)")
+    if info.frames == 0:
+        raise EmptyAudio(info.path, "contains no audio frames")
+    if info.frames < min_duration_s * info.sample_rate:
+        raise TooShortAudio(info.path, f"only {info.frames / info.sample_rate * 1000:.1f} ms "
+                            f"(at least {min_duration_s * 1000:.0f} ms needed)")
+
+
+def _check_finite(path: str, data: np.ndarray, sample_rate: int, offset_frames: int) -> None:
+    """Raise NonFiniteAudio naming the time of the first NaN/Inf in a `(n, Ch)` block."""
+    finite = np.isfinite(data)
+    if finite.all():
+        return
+    time_s = (offset_frames + int(np.argmin(finite.all(axis=1)))) / sample_rate
+    minutes, seconds = divmod(time_s, 60.0)
+    raise NonFiniteAudio(path, f"NaN/Inf sample at {int(minutes)}:{seconds:06.3f} ({time_s:.3f} s)")
+
+
+def _log_levels(path: str, data: np.ndarray) -> None:
+    peak = float(np.max(np.abs(data)))
+    if peak == 0.0:
+        log.info("%s: digital silence", path)
+    elif peak < 10 ** (QUIET_PEAK_DB / 20):
+        log.warning("%s: near-silent (peak %.1f dBFS)", path, 20 * math.log10(peak))
+    n_clipped = int(np.count_nonzero(np.abs(data) >= CLIP_LEVEL))
+    if n_clipped:
+        log.warning("%s: %d samples at or above full scale (clipped)", path, n_clipped)
+
+
+def _check_rate(sample_rate: int) -> None:
+    if sample_rate < 1:
+        raise ValueError(f"sample_rate: must be positive, got {sample_rate}")
+
+
+def _fit_length(data: np.ndarray, n_frames: int) -> np.ndarray:
+    """Trim or zero-pad `(n, Ch)` data along frames to exactly `n_frames`."""
+    return np.pad(data[:n_frames], ((0, max(0, n_frames - data.shape[0])), (0, 0)))
+
+
+def _reason(e: BaseException) -> str:
+    return " ".join((getattr(e, "error_string", None) or str(e) or type(e).__name__).split())

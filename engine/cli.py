@@ -1,0 +1,187 @@
+"""`jatsr` command line: upsample, info, models. The only engine module that prints."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.config import PipelineConfig, SamplerConfig
+
+if TYPE_CHECKING:
+    from engine.pipeline import UpsampleResult
+
+log = logging.getLogger("jatsr")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _cutoff_arg(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"'{text}' is not 'auto' or a frequency in Hz") from e
+    if not 0 < value < 22050:
+        raise argparse.ArgumentTypeError("cutoff must be between 0 and 22050 Hz")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.model.dit import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="jatsr", description="JaT-SR: restore the missing high band of audio to 44.1 kHz.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command")
+
+    up = sub.add_parser("upsample", help="restore audio files to full-band 44.1 kHz")
+    up.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input audio files")
+    up.add_argument("-o", "--out-dir", type=Path, help="output folder (default: beside input)")
+    up.add_argument("--model", default="default", help="'default' or a model file path")
+    up.add_argument("--steps", type=_positive_int, default=SamplerConfig.steps)
+    up.add_argument("--solver", choices=["euler", "heun"], default="euler")
+    up.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
+    up.add_argument("--device", default="auto", help="auto, cuda or cpu")
+    up.add_argument("--cutoff", type=_cutoff_arg, default=None, metavar="auto|HZ",
+                    help="input band limit (default: detected from the spectrum)")
+    up.add_argument("--format", choices=["wav", "flac"], default="wav")
+    up.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_24")
+    up.add_argument("--seed", type=int, default=0)
+    up.add_argument("--batch", type=_positive_int, default=PipelineConfig.batch_size,
+                    help="chunks per model call")
+    up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    info = sub.add_parser("info", help="architecture and parameter count of a preset or model")
+    group = info.add_mutually_exclusive_group()
+    group.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    group.add_argument("--model", default=None, help="a model file")
+
+    models = sub.add_parser("models", help="list models; download DAC weights on request")
+    models_sub = models.add_subparsers(dest="models_command")
+    models_sub.add_parser("list", help="list the shipped models")
+    models_sub.add_parser("download-dac", help="download the DAC 44 kHz weights (internet)")
+    return parser
+
+
+def _report(r: UpsampleResult) -> None:
+    note = "" if r.generated else " (already full-band: resampled only)"
+    print(f"{r.input_path} -> {r.output_path}  cutoff {r.cutoff_hz:.0f} Hz, {r.duration_s:.1f} s "
+          f"in {r.elapsed_s:.1f} s (RTF {r.elapsed_s / max(r.duration_s, 1e-9):.2f}){note}")
+
+
+def _cmd_upsample(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.audio.io import AudioInputError, output_path
+    from engine.modelfile import load_model, resolve_model_path
+    from engine.pipeline import Restorer, resolve_device
+
+    device = resolve_device(args.device)
+    model = load_model(resolve_model_path(args.model), device=device)
+    sampler = SamplerConfig(steps=args.steps, solver=args.solver, guidance=args.guidance,
+                            seed=args.seed)
+    restorer = Restorer(model, sampler, PipelineConfig(batch_size=args.batch), device)
+    if args.out_dir is not None:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for in_path in args.inputs:
+        out_path = output_path(in_path, args.out_dir, args.format)
+        bar = None  # made on the first progress message, so a bad file prints one line only
+        try:
+            for p in restorer.iter_file(in_path, out_path, args.format, args.subtype,
+                                        args.overwrite, args.cutoff):
+                if bar is None:
+                    bar = tqdm(total=1000, desc=in_path.name, file=sys.stderr, bar_format=(
+                        "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"))
+                bar.n = int(1000 * p.fraction)
+                bar.set_postfix_str(f"chunk {p.chunks_done}/{p.chunks_total}", refresh=True)
+                if p.result is not None:
+                    bar.close()
+                    _report(p.result)
+        except (AudioInputError, ValueError) as e:
+            if bar is not None:
+                bar.leave = False
+                bar.close()
+            print(f"error: {e}", file=sys.stderr)
+            failures += 1
+        finally:
+            if bar is not None:
+                bar.close()
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from engine.model.dit import PRESETS, DiT, param_counts
+    from engine.modelfile import load_model, resolve_model_path
+
+    if args.model is not None:
+        model = load_model(resolve_model_path(args.model))
+        net, run, title = model.net, model.run, f"model {model.path}"
+    else:
+        preset = args.preset or "v2"
+        run = PRESETS[preset]
+        net, title = DiT(run.model), f"preset {preset}"
+    m = run.model
+    print(f"{title}: width {m.width}, depth {m.depth}, heads {m.heads}Q/{m.kv_heads}KV "
+          f"(head dim {m.head_dim}), positions {m.positions}, patch {m.patch_len}, "
+          f"bottleneck {m.bottleneck}, t-sampling {run.flow.t_sampling}, loss {run.flow.loss}")
+    for name, count in param_counts(net).items():
+        print(f"  {name:<16}{count:>14,}")
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from engine.modelfile import DEFAULT_MODEL_DIR, read_model_config
+
+    if args.models_command == "download-dac":
+        from engine.codecs.dac import download_dac_weights
+
+        print(f"DAC weights saved to {download_dac_weights()}")
+        return EXIT_OK
+    found = sorted(DEFAULT_MODEL_DIR.glob("*.safetensors")) if DEFAULT_MODEL_DIR.is_dir() else []
+    if not found:
+        print(f"no models shipped in {DEFAULT_MODEL_DIR}")
+    for path in found:
+        meta = read_model_config(path)
+        print(f"{path.stem}: codec {meta['codec']['name']}, "
+              f"width {meta['run']['model']['width']}, depth {meta['run']['model']['depth']}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `jatsr` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    from engine.codecs import CodecError
+    from engine.modelfile import ModelFileError
+
+    handlers = {"upsample": _cmd_upsample, "info": _cmd_info, "models": _cmd_models}
+    try:
+        return handlers[args.command](args)
+    except (ModelFileError, CodecError, RuntimeError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Upsampling pipeline: band-limited audio in, full-band 44.1 kHz audio out.
+
+Audio streams through in overlapping chunks of `chunk_s` seconds; chunks of all channels are
+batched through codec -> flow sampler -> codec, and consecutive chunks are crossfaded over
+`overlap_s`. Only the band above the cutoff is generated: the codec keeps the input below it.
+Memory stays bounded by one batch of chunks, whatever the file's length.
+Layout: numpy float32 (Ch, S) here; torch (B, 1, S) and latents (B, C, T) inside `_run_batch`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.audio.cutoff import detect_cutoff, detect_cutoff_file
+from engine.audio.io import AtomicWriter, iter_blocks, probe, resample
+from engine.config import SAMPLE_RATE, PipelineConfig, SamplerConfig
+from engine.modelfile import JaTModel
+from engine.sampling import initial_noise, iter_sample
+
+log = logging.getLogger(__name__)
+
+FULL_BAND_HZ = 21000.0  # a detected cutoff at or above this: nothing is missing
+READ_BLOCK_FRAMES = 1 << 16
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a restoration is: chunks done, sampler step within the current batch."""
+
+    fraction: float  # 0..1 for this input
+    chunks_done: int
+    chunks_total: int
+    step: int
+    steps: int
+    result: UpsampleResult | None = None  # set on the last message only
+
+
+@dataclass(frozen=True)
+class UpsampleResult:
+    """What one restoration produced."""
+
+    input_path: Path | None
+    output_path: Path | None
+    input_rate: int
+    channels: int
+    duration_s: float
+    cutoff_hz: float
+    generated: bool  # False when the input was already full-band
+    elapsed_s: float
+    audio: np.ndarray | None = None  # (Ch, S) at 44.1 kHz, for in-memory restoration
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA GPU is available (torch sees none)")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ValueError(f"unknown device '{name}' (use auto, cuda or cpu)")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Chunk geometry for a stream of `total` samples."""
+
+    total: int
+    length: int  # samples per chunk, a multiple of the codec hop
+    overlap: int
+    count: int
+
+    @property
+    def stride(self) -> int:
+        return self.length - self.overlap
+
+    @classmethod
+    def make(cls, total: int, cfg: PipelineConfig, hop: int) -> ChunkPlan:
+        length = max(hop, round(cfg.chunk_s * SAMPLE_RATE / hop) * hop)
+        overlap = round(cfg.overlap_s * SAMPLE_RATE / hop) * hop
+        if total <= length:  # one chunk, no longer than needed
+            return cls(total, max(hop, math.ceil(max(total, 1) / hop) * hop), 0, 1)
+        count = 1 + math.ceil((total - length) / (length - overlap))
+        return cls(total, length, overlap, count)
+
+
+def iter_chunks(blocks: Iterable[np.ndarray], plan: ChunkPlan, channels: int
+                ) -> Iterator[np.ndarray]:
+    """Cut a stream of (Ch, n) blocks into plan.count chunks (Ch, L), zero-padded at the end."""
+    buf = np.zeros((channels, 0), np.float32)
+    made = 0
+    for block in blocks:
+        buf = np.concatenate([buf, block.astype(np.float32, copy=False)], axis=1)
+        while made < plan.count and buf.shape[1] >= plan.length:
+            yield buf[:, : plan.length].copy()
+            buf = buf[:, plan.stride :]
+            made += 1
+    while made < plan.count:
+        chunk = np.zeros((channels, plan.length), np.float32)
+        n = min(buf.shape[1], plan.length)
+        chunk[:, :n] = buf[:, :n]
+        yield chunk
+        buf = buf[:, plan.stride :]
+        made += 1
+
+
+class OverlapWriter:
+    """Joins chunk outputs with a sin^2/cos^2 crossfade (sums to 1) and writes `total` samples."""
+
+    def __init__(self, plan: ChunkPlan, sink: Callable[[np.ndarray], None]):
+        self.plan, self.sink = plan, sink
+        i = (np.arange(plan.overlap, dtype=np.float64) + 0.5) / max(plan.overlap, 1)
+        self.fade_in = np.sin(0.5 * np.pi * i).astype(np.float32) ** 2
+        self.tail: np.ndarray | None = None
+        self.written = 0
+
+    def _emit(self, x: np.ndarray) -> None:
+        n = min(x.shape[1], self.plan.total - self.written)
+        if n > 0:
+            self.sink(x[:, :n])
+            self.written += n
+
+    def add(self, chunk: np.ndarray, last: bool) -> None:
+        ov = self.plan.overlap
+        if self.tail is not None:
+            chunk = chunk.copy()
+            chunk[:, :ov] = self.tail * (1 - self.fade_in) + chunk[:, :ov] * self.fade_in
+        if last or ov == 0:
+            self._emit(chunk)
+            self.tail = None
+        else:
+            self._emit(chunk[:, :-ov])
+            self.tail = chunk[:, -ov:]
+
+
+class Restorer:
+    """Runs a model over audio: the object the CLI, the GUI worker and the evaluation share."""
+
+    def __init__(self, model: JaTModel, sampler: SamplerConfig | None = None,
+                 pipeline: PipelineConfig | None = None, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.sampler = sampler or SamplerConfig()
+        self.pipeline = pipeline or PipelineConfig()
+
+    def _net(self, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return self.model.net(z, t, cond).float()
+        return self.model.net(z, t, cond)
+
+    def _run_batch(self, chunks: list[np.ndarray], first_index: int, cutoff_hz: float
+                   ) -> Iterator[tuple[int, np.ndarray | None]]:
+        """Restore a batch of chunks; yields (step, None) per sampler step, then (-1, out)."""
+        ch, length = chunks[0].shape
+        wav = torch.from_numpy(np.concatenate(chunks)).to(self.device)[:, None]  # (B, 1, L)
+        codec = self.model.codec
+        cond = codec.encode(wav)  # (B, C, T)
+        seeds = [self.sampler.seed + 16 * (first_index + k) + c
+                 for k in range(len(chunks)) for c in range(ch)]
+        z = initial_noise(tuple(cond.shape), seeds, self.device)
+        for step in iter_sample(self._net, cond, self.sampler, z):
+            z = step.z
+            yield step.index, None
+        gen = torch.Generator().manual_seed(self.sampler.seed + first_index)
+        with torch.no_grad():
+            out = codec.decode(z, length=length, keep=wav, cutoff_hz=cutoff_hz,
+                               transition_hz=self.pipeline.transition_hz,
+                               phase_iters=self.pipeline.phase_iters, generator=gen)
+        out = out[:, 0].float().cpu().numpy().reshape(len(chunks), ch, length)  # (K, Ch, L)
+        yield -1, out
+
+    def iter_restore(self, blocks: Iterable[np.ndarray], total: int, channels: int,
+                     cutoff_hz: float, sink: Callable[[np.ndarray], None]) -> Iterator[Progress]:
+        """Restore a stream of 44.1 kHz (Ch, n) blocks of `total` samples into `sink`."""
+        hop = self.model.codec.hop
+        plan = ChunkPlan.make(total, self.pipeline, hop)
+        steps = self.sampler.steps
+        if cutoff_hz >= FULL_BAND_HZ:  # nothing to generate: pass the input through
+            written = 0
+            for block in blocks:
+                n = min(block.shape[1], total - written)
+                if n > 0:
+                    sink(block[:, :n])
+                    written += n
+            if written < total:
+                sink(np.zeros((channels, total - written), np.float32))
+            yield Progress(1.0, plan.count, plan.count, steps, steps)
+            return
+        per_batch = max(1, self.pipeline.batch_size // channels)
+        writer = OverlapWriter(plan, sink)
+        batch: list[np.ndarray] = []
+        done = 0
+        for chunk in iter_chunks(blocks, plan, channels):
+            batch.append(chunk)
+            if len(batch) < per_batch and done + len(batch) < plan.count:
+                continue
+            for step, out in self._run_batch(batch, done, cutoff_hz):
+                if out is None:
+                    frac = (done + len(batch) * (step + 1) / (steps + 1)) / plan.count
+                    yield Progress(frac, done, plan.count, step + 1, steps)
+                    continue
+                for k in range(len(batch)):
+                    writer.add(out[k], last=done + k + 1 == plan.count)
+            done += len(batch)
+            batch = []
+            yield Progress(done / plan.count, done, plan.count, steps, steps)
+
+    def iter_array(self, audio: np.ndarray, sample_rate: int, cutoff_hz: float | None = None
+                   ) -> Iterator[Progress]:
+        """Restore an in-memory (Ch, S) array; the last Progress carries the result audio."""
+        start = time.perf_counter()
+        if audio.ndim != 2 or audio.shape[1] == 0:
+            raise ValueError(f"audio must be (channels, samples) and non-empty, got {audio.shape}")
+        if not np.isfinite(audio).all():
+            raise ValueError("audio contains NaN or Inf samples")
+        x = resample(audio, sample_rate, SAMPLE_RATE)
+        cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff(audio, sample_rate), sample_rate)
+        pieces: list[np.ndarray] = []
+        for p in self.iter_restore([x], x.shape[1], x.shape[0], cutoff, pieces.append):
+            yield p
+        out = np.concatenate(pieces, axis=1)
+        yield Progress(1.0, p.chunks_total, p.chunks_total, p.steps, p.steps, UpsampleResult(
+            None, None, sample_rate, audio.shape[0], audio.shape[1] / sample_rate, cutoff,
+            cutoff < FULL_BAND_HZ, time.perf_counter() - start, out))
+
+    def iter_file(self, in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
+                  fmt: str = "wav", subtype: str = "PCM_24", overwrite: bool = False,
+                  cutoff_hz: float | None = None) -> Iterator[Progress]:
+        """Restore a file to a file, streamed; the output appears atomically at the end.
+
+        Closing the generator early (cancel) leaves no output file behind.
+        """
+        start = time.perf_counter()
+        in_path, out_path = Path(in_path), Path(out_path)
+        info = probe(in_path)
+        cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
+        total = round(info.frames * SAMPLE_RATE / info.sample_rate)
+        writer = AtomicWriter(out_path, SAMPLE_RATE, info.channels, format=fmt, subtype=subtype,
+                              overwrite=overwrite, inputs=(in_path,))
+        with writer, contextlib.closing(
+                iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:
+            yield from self.iter_restore(blocks, total, info.channels, cutoff, writer.write)
+        yield Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps, UpsampleResult(
+            in_path, out_path, info.sample_rate, info.channels, info.duration_s, cutoff,
+            cutoff < FULL_BAND_HZ, time.perf_counter() - start))
+
+    @staticmethod
+    def _cutoff(override: float | None, detect: Callable[[], float], sample_rate: int) -> float:
+        if override is not None:
+            return float(min(override, sample_rate / 2))
+        cutoff = float(detect())
+        log.info("detected cutoff %.0f Hz", cutoff)
+        return cutoff

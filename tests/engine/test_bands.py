@@ -1,0 +1,95 @@
+"""Band crossfade: kept band from `keep`, generated band from `generated`."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.codecs import bands
+from engine.config import SAMPLE_RATE
+
+
+def _tone(freq_hz: float, num_samples: int, amp: float = 0.5) -> torch.Tensor:
+    """A sine with 2048-sample raised-cosine fades, so its edges carry no broadband click."""
+    t = torch.arange(num_samples) / SAMPLE_RATE
+    fade = torch.ones(num_samples)
+    ramp = torch.hann_window(4096, periodic=False)[:2048]
+    fade[:2048], fade[-2048:] = ramp, ramp.flip(0)
+    return (amp * fade * torch.sin(2 * math.pi * freq_hz * t))[None, None]  # (1, 1, S)
+
+
+def _lsd(a: torch.Tensor, b: torch.Tensor, lo_hz: float = 0.0, hi_hz: float = 1e9) -> float:
+    """Log-spectral distance (log10 power, clamp 1e-8) over bins in [lo_hz, hi_hz)."""
+    freqs = bands.bin_freqs_hz()
+    sel = (freqs >= lo_hz) & (freqs < hi_hz)
+    pa = bands.analyze(a)[:, sel].abs().square().clamp_min(1e-8).log10()
+    pb = bands.analyze(b)[:, sel].abs().square().clamp_min(1e-8).log10()
+    return float((pa - pb).square().mean(dim=1).sqrt().mean())
+
+
+def test_keep_weights_shape_and_ends() -> None:
+    w = bands.keep_weights(5000.0, 300.0)
+    freqs = bands.bin_freqs_hz()
+    assert w.shape == (bands.NUM_BINS,)
+    assert torch.all(w[freqs <= 5000.0] == 1.0)
+    assert torch.all(w[freqs >= 5300.0] == 0.0)
+    assert torch.all(w[1:] <= w[:-1])  # non-increasing
+    mid = (freqs - 5150.0).abs().argmin()
+    assert abs(float(w[mid]) - 0.5) < 0.1
+
+
+def test_keep_weights_hard_switch() -> None:
+    w = bands.keep_weights(5000.0, 0.0)
+    freqs = bands.bin_freqs_hz()
+    assert torch.equal(w, (freqs < 5000.0).float())
+    assert bands.first_generated_bin(w) == int((freqs < 5000.0).sum())
+
+
+@pytest.mark.parametrize(("cutoff", "transition"), [(0.0, 300.0), (22050.0, 300.0),
+                                                    (5000.0, -1.0)])
+def test_keep_weights_rejects_bad_args(cutoff: float, transition: float) -> None:
+    with pytest.raises(ValueError):
+        bands.keep_weights(cutoff, transition)
+
+
+def test_merge_takes_low_tone_from_keep_and_high_tone_from_generated() -> None:
+    n = SAMPLE_RATE // 2 + 77
+    keep = _tone(1000.0, n) + _tone(12000.0, n, 0.3)  # the high tone here must be dropped
+    generated = _tone(12000.0, n) + _tone(1000.0, n, 0.2)  # the low tone here must be dropped
+    out = bands.merge_bands(generated, keep, cutoff_hz=5000.0, transition_hz=300.0)
+    expected = _tone(1000.0, n) + _tone(12000.0, n)
+    assert out.shape == keep.shape
+    assert float((out - expected).norm() / expected.norm()) < 1e-4
+    assert _lsd(out, keep, hi_hz=4800.0) < 0.05
+    assert _lsd(out, generated, lo_hz=5200.0) < 0.05
+
+
+def test_merge_noise_below_cutoff_is_keep() -> None:
+    g = torch.Generator().manual_seed(0)
+    n = SAMPLE_RATE // 3
+    keep = 0.1 * torch.randn(2, 1, n, generator=g)
+    generated = 0.1 * torch.randn(2, 1, n, generator=g)
+    out = bands.merge_bands(generated, keep, cutoff_hz=8000.0, transition_hz=300.0)
+    assert _lsd(out, keep, hi_hz=7800.0) < 0.05
+    assert _lsd(out, generated, lo_hz=8200.0) < 0.05
+    # Bins below 6.5 kHz are copied, then resynthesised: equal to float precision away from
+    # the two edge frames, where cutting the crossfaded signal back to S samples leaks.
+    low_out = bands.analyze(out)[:, :300, 2:-2]
+    low_keep = bands.analyze(keep)[:, :300, 2:-2]
+    assert float((low_out - low_keep).abs().max() / low_keep.abs().max()) < 1e-5
+
+
+def test_merge_rejects_shape_mismatch() -> None:
+    with pytest.raises(ValueError):
+        bands.merge_bands(torch.zeros(1, 1, 1000), torch.zeros(1, 1, 999), 5000.0, 300.0)
+
+
+def test_analyze_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError):
+        bands.analyze(torch.zeros(1, 1000))
+    with pytest.raises(ValueError):
+        bands.analyze(torch.zeros(1, 2, 1000))
+    with pytest.raises(ValueError):
+        bands.synthesize(torch.zeros(1, bands.NUM_BINS, 3), 1000)  # not complex

@@ -1,0 +1,113 @@
+"""`jatsr` end to end on generated audio: rates, channels, lengths, naming and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine.cli import main
+from engine.config import SAMPLE_RATE
+from tests.engine.conftest import band_limit, lowpass, synth_clip, write_wav
+
+
+def _input(tmp_path, rate: int, channels: int, seconds: float, name: str = "in"):
+    x = np.stack([synth_clip(seconds, seed=c) for c in range(channels)])
+    x = lowpass(x, 16000) if rate == SAMPLE_RATE else band_limit(x, rate)
+    return write_wav(tmp_path / f"{name}.wav", x if channels > 1 else x[0], rate)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_upsample_short_files_at_every_rate(tmp_path, tiny_model_path, rate, channels):
+    src = _input(tmp_path, rate, channels, 0.2)
+    out_dir = tmp_path / "out"
+    rc = main(["upsample", str(src), "-o", str(out_dir), "--model", str(tiny_model_path),
+               "--steps", "2", "--device", "cpu"])
+    assert rc == 0
+    info_in, info_out = sf.info(src), sf.info(out_dir / "in.wav")
+    assert info_out.samplerate == SAMPLE_RATE and info_out.channels == channels
+    assert abs(info_out.frames - round(info_in.frames * SAMPLE_RATE / rate)) <= 1
+
+
+@pytest.mark.slow
+def test_upsample_70_second_stereo_file(tmp_path, tiny_model_path):
+    src = _input(tmp_path, 16000, 2, 70.0)
+    rc = main(["upsample", str(src), "--model", str(tiny_model_path), "--steps", "1",
+               "--format", "flac", "--subtype", "PCM_16"])
+    assert rc == 0
+    out = tmp_path / "in.jatsr.flac"
+    info = sf.info(out)
+    assert (info.samplerate, info.channels) == (SAMPLE_RATE, 2)
+    assert abs(info.frames - 70 * SAMPLE_RATE) <= 1
+    y, _ = sf.read(out)
+    assert np.isfinite(y).all() and np.abs(y).max() > 0.1
+
+
+def test_refuses_existing_output_without_overwrite(tmp_path, tiny_model_path, capsys):
+    src = _input(tmp_path, 16000, 1, 0.3)
+    args = ["upsample", str(src), "--model", str(tiny_model_path), "--steps", "1"]
+    assert main(args) == 0
+    before = (tmp_path / "in.jatsr.wav").read_bytes()
+    assert main(args) == 1
+    assert "exists" in capsys.readouterr().err
+    assert (tmp_path / "in.jatsr.wav").read_bytes() == before
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_never_overwrites_the_input(tmp_path, tiny_model_path):
+    src = _input(tmp_path, SAMPLE_RATE, 1, 0.3)
+    before = src.read_bytes()
+    rc = main(["upsample", str(src), "-o", str(tmp_path), "--model", str(tiny_model_path),
+               "--steps", "1", "--overwrite"])
+    assert rc == 1 and src.read_bytes() == before
+
+
+def test_silence_is_valid_input(tmp_path, tiny_model_path):
+    src = write_wav(tmp_path / "quiet.wav", np.zeros(8000, np.float32), 8000)
+    assert main(["upsample", str(src), "--model", str(tiny_model_path), "--steps", "1"]) == 0
+    y, rate = sf.read(tmp_path / "quiet.jatsr.wav")
+    assert rate == SAMPLE_RATE and np.isfinite(y).all()
+
+
+def _bad_inputs(tmp_path):
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x01garbage" * 50)
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    nan = np.zeros(1600, np.float32)
+    nan[100] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, 16000, subtype="FLOAT")
+    return ["corrupt.wav", "empty.wav", "nan.wav", "missing.wav"]
+
+
+def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, tiny_model_path, capsys):
+    good = _input(tmp_path, 16000, 1, 0.3, name="good")
+    for name in _bad_inputs(tmp_path):
+        rc = main(["upsample", str(tmp_path / name), "--model", str(tiny_model_path)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 1 and len(err) == 1 and name in err[0], (name, err)
+    assert not list(tmp_path.glob("*.jatsr.*"))
+    # A bad file among good ones: the good one is still processed, the exit code still says 1.
+    rc = main(["upsample", str(tmp_path / "nan.wav"), str(good), "--model", str(tiny_model_path),
+               "--steps", "1"])
+    assert rc == 1 and (tmp_path / "good.jatsr.wav").exists()
+
+
+def test_unknown_model_file_is_one_clear_line(tmp_path, capsys):
+    src = _input(tmp_path, 16000, 1, 0.3)
+    (tmp_path / "junk.json").write_text("{not json")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    for model in [str(tmp_path / "nope.safetensors"), str(tmp_path / "junk.safetensors")]:
+        assert main(["upsample", str(src), "--model", model]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:"), err
+
+
+def test_info_prints_v2_parameter_count(capsys):
+    assert main(["info", "--preset", "v2"]) == 0
+    out = capsys.readouterr().out
+    assert "289,637,888" in out and "blocks.attn" in out
+
+
+def test_no_arguments_prints_help(capsys):
+    assert main([]) == 0
+    assert "upsample" in capsys.readouterr().out
