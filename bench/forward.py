@@ -26,6 +26,17 @@ gqa_native = layers._SDPA_GQA
 FRAMES_6S = round(6.0 * SAMPLE_RATE / HOP_SAMPLES)  # 517 latent frames
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else platform's guess."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -75,7 +86,7 @@ def main() -> None:
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads")
+        f"{cpu_name()}, {torch.get_num_threads()} threads")
     rows = []
     for preset in args.presets:
         for batch in args.batches:

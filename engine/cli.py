@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--preset", choices=sorted(PRESETS), default=None)
     group.add_argument("--model", default=None, help="a model file")
 
+    from engine.training.cli import add_export_arguments, add_train_arguments
+
+    add_train_arguments(sub.add_parser("train", help="train or fine-tune on folders of audio"))
+    add_export_arguments(sub.add_parser("export", help="checkpoint -> model file"))
+
     models = sub.add_parser("models", help="list models; download DAC weights on request")
     models_sub = models.add_subparsers(dest="models_command")
     models_sub.add_parser("list", help="list the shipped models")
@@ -171,8 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     from engine.codecs import CodecError
     from engine.modelfile import ModelFileError
+    from engine.training.cli import run_export, run_train
 
-    handlers = {"upsample": _cmd_upsample, "info": _cmd_info, "models": _cmd_models}
+    handlers = {"upsample": _cmd_upsample, "info": _cmd_info, "models": _cmd_models,
+                "train": run_train, "export": run_export}
     try:
         return handlers[args.command](args)
     except (ModelFileError, CodecError, RuntimeError, ValueError, OSError) as e:

@@ -139,3 +139,52 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         return cls(model=from_dict(ModelConfig, data.get("model", {})),
                    flow=from_dict(FlowConfig, data.get("flow", {})))
+
+
+Precision = Literal["bf16", "fp32"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of a training run (AdamW, lr 1e-4, clip 1.0 per the spec)."""
+
+    preset: str = "small"  # architecture when not fine-tuning a model file
+    steps: int = 100_000
+    batch_size: int = 32  # per optimiser step, over all processes and accumulation
+    grad_accum: int = 1
+    lr: float = 1e-4
+    warmup_steps: int = 1000
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    precision: Precision = "bf16"  # autocast dtype on CUDA; the CPU always runs fp32
+    compile: bool = False  # torch.compile the network
+    num_workers: int = 4  # DataLoader workers per process
+    log_every: int = 50
+    val_every: int = 1000
+    val_steps: int = 16  # sampler steps during validation
+    ckpt_every: int = 1000
+    keep_ckpts: int = 3  # numbered checkpoints kept besides last and best
+    seed: int = 0
+    stats_crops: int = 64  # training crops measured for the codec's per-bin statistics
+    tensorboard: bool = False  # also log to TensorBoard (needs the tensorboard package)
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, "steps", "must be >= 1")
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        _check(self.grad_accum >= 1, "grad_accum", "must be >= 1")
+        _check(self.lr > 0, "lr", "must be positive")
+        _check(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        _check(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+        _check(self.grad_clip > 0, "grad_clip", "must be positive")
+        _check(self.precision in ("bf16", "fp32"), "precision", "must be 'bf16' or 'fp32'")
+        _check(self.num_workers >= 0, "num_workers", "must be >= 0")
+        _check(min(self.log_every, self.val_every, self.ckpt_every) >= 1, "log_every",
+               "log/val/ckpt intervals must be >= 1")
+        _check(self.keep_ckpts >= 0, "keep_ckpts", "must be >= 0")
+
+
+# Fine-tuning a shipped or user model: lower LR, short warm-up.
+FINETUNE = TrainConfig(lr=2e-5, warmup_steps=100, steps=2000, batch_size=8, val_every=250,
+                       ckpt_every=250)

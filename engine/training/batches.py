@@ -1,0 +1,52 @@
+"""Deterministic batch stream: the batch of step k depends only on (seed, k, rank).
+
+So a resumed run sees exactly the data an uninterrupted run would have seen, whatever the
+number of DataLoader workers: worker w makes the batches of steps start+w, start+w+W, ... and
+the DataLoader hands them out in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from engine.training.data import CropDataset
+
+
+class StepBatches(IterableDataset):
+    """Yields, per optimiser step, a list of grad_accum micro-batches {"hr","lr": (B,1,S)}."""
+
+    def __init__(self, crops: CropDataset, batch: int, grad_accum: int, rank: int,
+                 world_size: int, seed: int, start_step: int = 0):
+        super().__init__()
+        self.crops, self.batch, self.grad_accum = crops, batch, grad_accum
+        self.rank, self.world_size, self.seed, self.start_step = rank, world_size, seed, start_step
+
+    def make(self, step: int) -> list[dict[str, torch.Tensor]]:
+        """The micro-batches of one step for this rank."""
+        micro = []
+        for m in range(self.grad_accum):
+            rng = np.random.default_rng([self.seed, step, m, self.rank, self.world_size])
+            samples = [self.crops.sample(rng) for _ in range(self.batch)]
+            micro.append({"hr": torch.stack([s["hr"] for s in samples]),
+                          "lr": torch.stack([s["lr"] for s in samples]),
+                          "cutoff_hz": torch.tensor([s["cutoff_hz"] for s in samples])})
+        return micro
+
+    def __iter__(self) -> Iterator[list[dict[str, torch.Tensor]]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        step = self.start_step + worker
+        while True:
+            yield self.make(step)
+            step += workers
+
+
+def make_loader(batches: StepBatches, num_workers: int, device: torch.device) -> DataLoader:
+    """A DataLoader over whole steps (batch_size=None), pinned for CUDA."""
+    return DataLoader(batches, batch_size=None, num_workers=num_workers,
+                      pin_memory=device.type == "cuda",
+                      persistent_workers=False, prefetch_factor=4 if num_workers else None)

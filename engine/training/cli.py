@@ -1,0 +1,142 @@
+"""`jatsr train` and `jatsr export` (also `python -m engine.training`, which torchrun runs)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from engine.config import FINETUNE, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `jatsr train` (shared with `python -m engine.training`)."""
+    from engine.model.dit import PRESETS
+
+    p.add_argument("--preset", choices=sorted(PRESETS), default=TrainConfig.preset)
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="folders of full-band audio (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/my-run")
+    p.add_argument("--base", default=None, metavar="MODEL",
+                   help="fine-tune this model file (or 'default') with the fine-tune preset")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None, help="batch size over all GPUs")
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--crop-s", type=float, default=6.0)
+    p.add_argument("--workers", type=int, default=TrainConfig.num_workers)
+    p.add_argument("--log-every", type=int, default=None)
+    p.add_argument("--val-every", type=int, default=None)
+    p.add_argument("--ckpt-every", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cuda or cpu")
+    p.add_argument("--gpus", type=int, default=1, help="processes on this host (torchrun)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/last.pt")
+    p.add_argument("--export", type=Path, default=None, metavar="MODEL",
+                   help="write the final EMA model file here")
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """CLI flags -> TrainConfig (the fine-tune preset when --base is given)."""
+    base = FINETUNE if args.base else TrainConfig()
+    overrides = {"preset": args.preset, "seed": args.seed, "num_workers": args.workers,
+                 "grad_accum": args.grad_accum, "compile": args.compile,
+                 "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard}
+    for flag, name in [("steps", "steps"), ("batch", "batch_size"), ("lr", "lr"),
+                       ("warmup", "warmup_steps"), ("log_every", "log_every"),
+                       ("val_every", "val_every"), ("ckpt_every", "ckpt_every")]:
+        if getattr(args, flag) is not None:
+            overrides[name] = getattr(args, flag)
+    return dataclasses.replace(base, **overrides)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train in this process (or launch torchrun for --gpus > 1)."""
+    import os
+
+    from tqdm import tqdm
+
+    from engine.modelfile import resolve_model_path
+    from engine.training.data import DataConfig
+    from engine.training.distributed import DistInfo, launch
+    from engine.training.loop import Trainer
+
+    if args.gpus > 1 and "LOCAL_RANK" not in os.environ:
+        return launch(args.gpus, _without_gpus_flag(sys.argv[2:]))
+    train = train_config_from_args(args)
+    data = DataConfig(folders=tuple(str(d) for d in args.data), crop_s=args.crop_s,
+                      seed=args.seed)
+    dist_info = DistInfo.from_env(args.device)
+    base = resolve_model_path(args.base) if args.base else None
+    trainer = Trainer(None, train, data, args.out, base_model=base, resume=args.resume,
+                      dist_info=dist_info)
+    bar = tqdm(total=train.steps, initial=trainer.step_idx, file=sys.stderr, unit="step",
+               disable=not dist_info.is_main)
+    try:
+        for ev in trainer.iter_fit():
+            bar.n = ev.step
+            if ev.kind == "log":
+                bar.set_postfix_str(f"loss {ev.metrics['loss/flow']:.4f} "
+                                    f"{ev.metrics['perf/steps_per_s']:.2f} it/s", refresh=True)
+            elif ev.kind == "val" and dist_info.is_main:
+                bar.write(f"step {ev.step}: val LSD {ev.metrics['val/lsd']:.3f} "
+                          f"(sinc {ev.metrics['val/lsd_sinc']:.3f})", file=sys.stderr)
+            elif ev.kind == "done" and dist_info.is_main and dist_info.active:
+                same = ev.metrics["ddp/ranks_identical"] == 1.0
+                bar.write("ranks hold identical weights" if same else "RANKS DIVERGED",
+                          file=sys.stderr)
+    finally:
+        bar.close()
+    if args.export is not None and dist_info.is_main:
+        print(f"exported {trainer.export(args.export)}")
+    dist_info.close()
+    return 0
+
+
+def _without_gpus_flag(argv: list[str]) -> list[str]:
+    """argv minus `--gpus N` / `--gpus=N` (the children run one process each)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--gpus":
+            skip = True
+        elif not a.startswith("--gpus="):
+            out.append(a)
+    return out
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="a run folder or a checkpoint file (.pt)")
+    p.add_argument("out", type=Path, help="model file to write (NAME or NAME.safetensors)")
+    p.add_argument("--fp32", action="store_true", help="store fp32 weights (default fp16)")
+    p.add_argument("--raw", action="store_true", help="export the raw weights, not the EMA")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.training.export import export_checkpoint
+
+    path = export_checkpoint(args.checkpoint, args.out, use_ema=not args.raw,
+                             dtype=torch.float32 if args.fp32 else torch.float16)
+    print(f"exported {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m engine.training` (what torchrun starts in each process)."""
+    parser = argparse.ArgumentParser(prog="python -m engine.training")
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    args.gpus = 1  # already inside torchrun (or a single process)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run_train(args)

@@ -1,0 +1,101 @@
+"""torch.distributed glue: one process per GPU (NCCL) or per CPU worker (gloo), via torchrun.
+
+`jatsr train --gpus N` re-launches itself under torchrun; across machines run
+`torchrun --nnodes M --nproc_per_node N --rdzv_backend c10d --rdzv_endpoint HOST:PORT
+ -m engine.training ...` on each (README "Training").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @classmethod
+    def single(cls, device: torch.device | None = None) -> DistInfo:
+        return cls(0, 1, 0, device or torch.device("cpu"))
+
+    @classmethod
+    def from_env(cls, device: str = "auto") -> DistInfo:
+        """Join the process group torchrun describes in the environment (or run alone)."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+        dev = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+        if use_cuda:
+            torch.cuda.set_device(dev)
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if use_cuda else "gloo", device_id=dev if use_cuda
+                                    else None)
+        return cls(rank, world, local, dev)
+
+    def wrap(self, net: nn.Module) -> nn.Module:
+        if not self.active:
+            return net
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(net, device_ids=ids)
+
+    def no_sync(self, model: nn.Module) -> Any:
+        """Skip the gradient all-reduce on accumulation micro-batches."""
+        return model.no_sync() if isinstance(model, DistributedDataParallel) else None
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def ranks_identical(self, net: nn.Module) -> bool:
+        """Do all ranks hold bit-identical weights? (A checksum all-gathered from each.)"""
+        digest = hashlib.sha256()
+        for t in net.state_dict().values():
+            digest.update(t.detach().float().cpu().numpy().tobytes())
+        mine = torch.tensor(list(digest.digest()[:8]), dtype=torch.int64, device=self.device)
+        if not self.active:
+            return True
+        gathered = [torch.zeros_like(mine) for _ in range(self.world_size)]
+        dist.all_gather(gathered, mine)
+        return all(torch.equal(g, gathered[0]) for g in gathered)
+
+    def close(self) -> None:
+        if self.active and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch(nproc: int, args: Sequence[str]) -> int:
+    """Run `python -m engine.training ARGS` under torchrun with nproc processes on this host."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={nproc}", "-m", "engine.training", *args]
+    log.info("launching: %s", " ".join(cmd))
+    with contextlib.suppress(KeyboardInterrupt):
+        return subprocess.call(cmd)
+    return 130

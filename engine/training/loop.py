@@ -1,0 +1,268 @@
+"""The trainer: flow-matching steps, EMA, validation LSD, checkpoints, exact resume, DDP.
+
+`Trainer.iter_fit()` is a generator yielding `TrainEvent`s (log / val / checkpoint / done), so
+the CLI prints a progress bar and the GUI's fine-tuning page shows curves and can stop it.
+Dimensions: B batch, S samples, C codec channels, T frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from engine.codecs import build_codec
+from engine.config import RunConfig, SamplerConfig, TrainConfig
+from engine.flow import FlowObjective
+from engine.model.dit import PRESETS, DiT
+from engine.modelfile import JaTModel, load_model, save_model
+from engine.training.batches import StepBatches, make_loader
+from engine.training.checkpoint import load_checkpoint, save_checkpoint
+from engine.training.data import CropDataset, DataConfig, ValidationSet, scan
+from engine.training.distributed import DistInfo
+from engine.training.ema import EMA
+from engine.training.logger import MetricLogger
+from engine.training.lr import lr_at
+from engine.training.validate import validate
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/Inf: training stopped; the last checkpoint is intact."""
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """What the trainer reports: kind, step, and the metrics of that moment."""
+
+    kind: Literal["log", "val", "checkpoint", "done"]
+    step: int
+    total_steps: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+class Trainer:
+    """Trains (or fine-tunes) a JaT model on folders of full-band audio."""
+
+    def __init__(self, run: RunConfig | None, train: TrainConfig, data: DataConfig,
+                 out_dir: str | Path, device: str | torch.device = "auto",
+                 base_model: str | Path | None = None, resume: bool = False,
+                 dist_info: DistInfo | None = None):
+        self.train_cfg, self.data_cfg = train, data
+        self.out_dir = Path(out_dir)
+        self.dist = dist_info or DistInfo.single()
+        self.device = self.dist.device if dist_info else _device(device)
+        self._stop = threading.Event()
+        self.step_idx = 0
+        self.best_lsd = float("inf")
+        self.provenance: dict[str, Any] = {}
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        if data.cache_dir is None:
+            data = dataclasses.replace(data, cache_dir=str(self.out_dir / "cache"))
+            self.data_cfg = data
+        self.corpus = scan(data, log_fn=log.info)
+        if not self.corpus.train:
+            raise ValueError("no usable full-band training files in " + ", ".join(data.folders))
+        self.crops = CropDataset(self.corpus.train, data, seed=train.seed)
+        torch.manual_seed(train.seed)  # weight init: the same on every rank and every run
+        if base_model is not None:
+            base = load_model(base_model)
+            self.run, net, self.codec = base.run, base.net, base.codec
+            self.provenance = {"base_model": str(base_model), "base_training": base.training}
+        else:
+            self.run = run or PRESETS[train.preset]
+            net, self.codec = DiT(self.run.model), build_codec("stft")
+            self._fit_codec_stats()
+        self.net = net.to(self.device).train()
+        self.codec.to(self.device)
+        self.ema = EMA(self.net, train.ema_decay)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=train.lr, betas=train.betas,
+                                     weight_decay=train.weight_decay)
+        self.objective = FlowObjective(self.run.flow)
+        self.noise = torch.Generator(self.device).manual_seed(train.seed * 1000 + self.dist.rank)
+        self.model_fn = self.dist.wrap(self.net)
+        if train.compile:
+            self.model_fn = torch.compile(self.model_fn)
+        self.val_set = ValidationSet.build(self.corpus.val, data) if self.dist.is_main else None
+        self.logger = MetricLogger(self.out_dir, enabled=self.dist.is_main,
+                                   tensorboard=train.tensorboard)
+        if resume and (self.out_dir / "ckpt" / "last.pt").exists():
+            self.load(self.out_dir / "ckpt" / "last.pt")
+        if self.dist.is_main:
+            (self.out_dir / "config.json").write_text(json.dumps(self._config_dict(), indent=2))
+
+    # --- pieces -------------------------------------------------------------------------
+    def _fit_codec_stats(self) -> None:
+        rng = np.random.default_rng([self.train_cfg.seed, 7])
+        hr = [self.crops.sample(rng)["hr"] for _ in range(self.train_cfg.stats_crops)]
+        self.codec.fit_stats([torch.stack(hr[i : i + 16]) for i in range(0, len(hr), 16)])
+
+    def _autocast(self) -> Any:
+        on = self.device.type == "cuda" and self.train_cfg.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on)
+
+    def step(self, micro_batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """One optimiser step over grad_accum micro-batches of {"hr","lr"} (B, 1, S)."""
+        cfg = self.train_cfg
+        lr = lr_at(self.step_idx, cfg.lr, cfg.warmup_steps, cfg.steps)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        sums: dict[str, float] = defaultdict(float)
+        for i, mb in enumerate(micro_batches):
+            hr = mb["hr"].to(self.device, non_blocking=True)
+            lr_wav = mb["lr"].to(self.device, non_blocking=True)
+            with torch.no_grad():
+                x, cond = self.codec.encode(hr), self.codec.encode(lr_wav)  # (B, C, T)
+            sync = self.dist.no_sync(self.model_fn) if i < len(micro_batches) - 1 else None
+            with sync or contextlib.nullcontext(), self._autocast():
+                loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise)
+                (loss / len(micro_batches)).backward()
+            for k, v in metrics.items():
+                sums[k] += v / len(micro_batches)
+        if not np.isfinite(sums["loss/flow"]):
+            raise NonFiniteLossError(f"step {self.step_idx}: loss is {sums['loss/flow']}")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.ema.update(self.net)
+        self.step_idx += 1
+        return {**sums, "opt/lr": lr, "opt/grad_norm": float(grad_norm)}
+
+    def evaluate(self) -> dict[str, float]:
+        """LSD of the EMA model on the validation crops at 4 / 8 / 11.025 kHz, beside sinc."""
+        if self.val_set is None or not len(self.val_set):
+            return {}
+        model = JaTModel(self.ema.model, self.codec, self.run)
+        sampler = SamplerConfig(steps=self.train_cfg.val_steps, seed=self.train_cfg.seed)
+        return validate(model, self.val_set, sampler, self.device)
+
+    # --- checkpoints --------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step_idx, "best_lsd": self.best_lsd,
+            "model": self.net.state_dict(), "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "config": self._config_dict(),
+            "codec": {"name": self.codec.name, "config": self.codec.config_dict(),
+                      "stats": self.codec.stats_tensors()},
+            "rng": {"noise": self.noise.get_state(), "torch": torch.get_rng_state()},
+            "data_summary": self.corpus.summary(),
+        }
+
+    def save(self, best: bool = False) -> Path | None:
+        """Checkpoint (main process only); returns its path."""
+        if not self.dist.is_main:
+            return None
+        return save_checkpoint(self._state(), self.out_dir / "ckpt", self.step_idx,
+                               self.train_cfg.keep_ckpts, best=best)
+
+    def load(self, path: Path) -> None:
+        """Resume exactly: weights, EMA, optimizer, step, RNG and codec statistics."""
+        state = load_checkpoint(path, map_location="cpu")
+        self.net.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.codec.load_stats(state["codec"]["stats"])
+        self.step_idx, self.best_lsd = int(state["step"]), float(state["best_lsd"])
+        self.noise.set_state(state["rng"]["noise"])
+        torch.set_rng_state(state["rng"]["torch"])
+        log.info("resumed from %s at step %d", path, self.step_idx)
+
+    def export(self, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
+        """Write the EMA weights as a model file the pipeline loads."""
+        training = {**self.provenance, "steps": self.step_idx,
+                    "train": dataclasses.asdict(self.train_cfg),
+                    "data": self.corpus.summary()}
+        return save_model(path, JaTModel(self.ema.model, self.codec, self.run, training), dtype)
+
+    def _config_dict(self) -> dict[str, Any]:
+        return {"run": self.run.to_dict(), "train": dataclasses.asdict(self.train_cfg),
+                "data": dataclasses.asdict(self.data_cfg), "world_size": self.dist.world_size,
+                **self.provenance}
+
+    # --- the loop -----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to end after the current step with a checkpoint (thread-safe)."""
+        self._stop.set()
+
+    def iter_fit(self) -> Iterator[TrainEvent]:
+        """Train to train_cfg.steps, yielding events; closing the generator checkpoints."""
+        cfg, total = self.train_cfg, self.train_cfg.steps
+        per_rank = cfg.batch_size // (self.dist.world_size * cfg.grad_accum)
+        if per_rank < 1 or per_rank * self.dist.world_size * cfg.grad_accum != cfg.batch_size:
+            raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over "
+                             f"{self.dist.world_size} processes x {cfg.grad_accum} accumulation")
+        batches = StepBatches(self.crops, per_rank, cfg.grad_accum, self.dist.rank,
+                              self.dist.world_size, cfg.seed, start_step=self.step_idx)
+        loader = make_loader(batches, cfg.num_workers, self.device)
+        saved_at = self.step_idx
+        window: dict[str, list[float]] = defaultdict(list)
+        tick = time.perf_counter()
+        try:
+            for micro in loader:
+                if self.step_idx >= total or self._stop.is_set():
+                    break
+                for k, v in self.step(micro).items():
+                    window[k].append(v)
+                if self.step_idx % cfg.log_every == 0 or self.step_idx == total:
+                    now = time.perf_counter()
+                    means = {k: float(np.mean(v)) for k, v in window.items()}
+                    means["perf/steps_per_s"] = len(window["loss/flow"]) / (now - tick)
+                    window.clear()
+                    tick = now
+                    self.logger.log(self.step_idx, means)
+                    yield TrainEvent("log", self.step_idx, total, means)
+                if self.step_idx % cfg.val_every == 0 or self.step_idx == total:
+                    yield from self._validate_event(total)
+                    tick = time.perf_counter()
+                if self.step_idx % cfg.ckpt_every == 0:
+                    path = self.save()
+                    saved_at = self.step_idx
+                    yield TrainEvent("checkpoint", self.step_idx, total, message=str(path))
+        finally:
+            if self.step_idx != saved_at:
+                self.save()
+            self.logger.close()
+        identical = self.dist.ranks_identical(self.net)
+        yield TrainEvent("done", self.step_idx, total, {"ddp/ranks_identical": float(identical)},
+                         message=str(self.out_dir / "ckpt" / "last.pt"))
+
+    def _validate_event(self, total: int) -> Iterator[TrainEvent]:
+        metrics = self.evaluate() if self.dist.is_main else {}
+        self.dist.barrier()
+        if not metrics:
+            return
+        best = metrics.get("val/lsd", float("inf")) < self.best_lsd
+        if best:
+            self.best_lsd = metrics["val/lsd"]
+            self.save(best=True)
+        self.logger.log(self.step_idx, metrics)
+        yield TrainEvent("val", self.step_idx, total, metrics)
+
+    def fit(self) -> None:
+        """Blocking loop: drain iter_fit."""
+        for _ in self.iter_fit():
+            pass
+
+
+def _device(name: str | torch.device) -> torch.device:
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+

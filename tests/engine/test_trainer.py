@@ -1,0 +1,137 @@
+"""Trainer: overfits, exact resume, clean stop, non-finite loss, export -> upsample, gloo DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.cli import main
+from engine.config import TrainConfig
+from engine.modelfile import load_model
+from engine.training.data import DataConfig
+from engine.training.loop import NonFiniteLossError, Trainer
+from tests.engine.conftest import lowpass, synth_clip, write_wav
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    for i in range(4):
+        write_wav(folder / f"clip{i}.wav", synth_clip(6.0, seed=10 + i), 44100)
+    return folder
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = {"preset": "tiny", "steps": 12, "batch_size": 4, "num_workers": 0, "lr": 2e-3,
+            "warmup_steps": 0, "log_every": 3, "val_every": 1000, "ckpt_every": 1000,
+            "val_steps": 4, "stats_crops": 8, "seed": 3}
+    return TrainConfig(**{**base, **kw})
+
+
+def _data(folder: Path) -> DataConfig:
+    return DataConfig(folders=(str(folder),), crop_s=1.5, val_files=1, seed=0)
+
+
+def _losses(events) -> dict[int, float]:
+    return {ev.step: ev.metrics["loss/flow"] for ev in events if ev.kind == "log"}
+
+
+def test_trainer_overfits_and_validates(data_dir, tmp_path):
+    trainer = Trainer(None, _cfg(steps=60, log_every=10, val_every=60), _data(data_dir),
+                      tmp_path / "run", device="cpu")
+    events = list(trainer.iter_fit())
+    losses = _losses(events)
+    assert losses[60] < 0.6 * losses[10], losses
+    val = next(ev for ev in events if ev.kind == "val").metrics
+    for key in ("val/lsd", "val/lsd_sinc", "val/lsd@4000", "val/lsd_high@8000",
+                "val/lsd_low@11025"):
+        assert np.isfinite(val[key]), key
+    records = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert any("loss/flow_t0" in r or "loss/flow_t3" in r for r in records)
+    assert (tmp_path / "run/ckpt/last.pt").exists() and (tmp_path / "run/ckpt/best.pt").exists()
+    assert events[-1].kind == "done"
+
+
+def test_resume_continues_exactly(data_dir, tmp_path):
+    full = _losses(Trainer(None, _cfg(), _data(data_dir), tmp_path / "a", "cpu").iter_fit())
+    first = Trainer(None, _cfg(steps=12), _data(data_dir), tmp_path / "b", "cpu")
+    gen = first.iter_fit()
+    for ev in gen:
+        if ev.kind == "log" and ev.step == 6:
+            break
+    gen.close()  # clean stop: checkpoint at step 6
+    resumed = Trainer(None, _cfg(), _data(data_dir), tmp_path / "b", "cpu", resume=True)
+    assert resumed.step_idx == 6
+    after = _losses(resumed.iter_fit())
+    assert after[9] == pytest.approx(full[9], rel=1e-5)
+    assert after[12] == pytest.approx(full[12], rel=1e-5)
+
+
+def test_stop_request_ends_with_a_checkpoint(data_dir, tmp_path):
+    trainer = Trainer(None, _cfg(steps=1000), _data(data_dir), tmp_path / "run", "cpu")
+    events = []
+    for ev in trainer.iter_fit():
+        events.append(ev)
+        if ev.kind == "log":
+            trainer.stop()
+    assert events[-1].kind == "done" and events[-1].step == 3
+    assert (tmp_path / "run/ckpt/last.pt").exists()
+
+
+def test_non_finite_loss_stops_cleanly(data_dir, tmp_path, monkeypatch):
+    trainer = Trainer(None, _cfg(), _data(data_dir), tmp_path / "run", "cpu")
+    real = trainer.objective.loss
+
+    def poisoned(*args, **kwargs):
+        loss, metrics = real(*args, **kwargs)
+        return loss * float("nan"), {**metrics, "loss/flow": float("nan")}
+
+    monkeypatch.setattr(trainer.objective, "loss", poisoned)
+    with pytest.raises(NonFiniteLossError):
+        list(trainer.iter_fit())
+
+
+def test_cli_train_export_then_upsample(data_dir, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "tiny", "--data", str(data_dir), "--out", str(run),
+                 "--steps", "6", "--batch", "2", "--workers", "0", "--crop-s", "1.5",
+                 "--val-every", "6", "--log-every", "3", "--device", "cpu"]) == 0
+    assert main(["export", str(run), str(tmp_path / "model")]) == 0
+    model = load_model(tmp_path / "model.safetensors")
+    assert model.training["steps"] == 6 and model.run.model.width == 64
+    src = write_wav(tmp_path / "in.wav", lowpass(synth_clip(1.0), 8000), 44100)
+    assert main(["upsample", str(src), "--model", str(tmp_path / "model"), "--steps", "2"]) == 0
+    assert (tmp_path / "in.jatsr.wav").exists()
+
+
+def test_fine_tune_records_provenance(data_dir, tmp_path, tiny_model_path):
+    trainer = Trainer(None, _cfg(steps=3), _data(data_dir), tmp_path / "ft", "cpu",
+                      base_model=tiny_model_path)
+    trainer.fit()
+    out = trainer.export(tmp_path / "ft_model")
+    model = load_model(out)
+    assert model.training["base_model"] == str(tiny_model_path)
+    assert model.training["steps"] == 3
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "engine.training", "--preset", "tiny", "--data", str(data_dir), "--out",
+           str(tmp_path / "ddp"), "--steps", "4", "--batch", "4", "--workers", "0",
+           "--crop-s", "1.5", "--log-every", "2", "--val-every", "1000", "--device", "cpu"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ranks hold identical weights" in proc.stderr
+    state = torch.load(tmp_path / "ddp/ckpt/last.pt", weights_only=True)
+    assert state["step"] == 4 and state["config"]["world_size"] == 2
