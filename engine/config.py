@@ -169,6 +169,7 @@ class TrainConfig:
     seed: int = 0
     stats_crops: int = 64  # training crops measured for the codec's per-bin statistics
     tensorboard: bool = False  # also log to TensorBoard (needs the tensorboard package)
+    max_minutes: float | None = None  # stop cleanly (checkpoint) after this much wall time
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps", "must be >= 1")

@@ -20,6 +20,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default=TrainConfig.preset)
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="folders of full-band audio (searched recursively)")
+    p.add_argument("--val-data", nargs="+", default=(), metavar="DIR",
+                   help="held-out folders for validation (default: 5%% of --data's files)")
     p.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/my-run")
     p.add_argument("--base", default=None, metavar="MODEL",
                    help="fine-tune this model file (or 'default') with the fine-tune preset")
@@ -34,6 +36,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-every", type=int, default=None)
     p.add_argument("--ckpt-every", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop cleanly with a checkpoint after this much wall time")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--gpus", type=int, default=1, help="processes on this host (torchrun)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
@@ -49,7 +53,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     base = FINETUNE if args.base else TrainConfig()
     overrides = {"preset": args.preset, "seed": args.seed, "num_workers": args.workers,
                  "grad_accum": args.grad_accum, "compile": args.compile,
-                 "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard}
+                 "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard,
+                 "max_minutes": args.max_minutes}
     for flag, name in [("steps", "steps"), ("batch", "batch_size"), ("lr", "lr"),
                        ("warmup", "warmup_steps"), ("log_every", "log_every"),
                        ("val_every", "val_every"), ("ckpt_every", "ckpt_every")]:
@@ -73,7 +78,7 @@ def run_train(args: argparse.Namespace) -> int:
         return launch(args.gpus, _without_gpus_flag(sys.argv[2:]))
     train = train_config_from_args(args)
     data = DataConfig(folders=tuple(str(d) for d in args.data), crop_s=args.crop_s,
-                      seed=args.seed)
+                      val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
     dist_info = DistInfo.from_env(args.device)
     base = resolve_model_path(args.base) if args.base else None
     trainer = Trainer(None, train, data, args.out, base_model=base, resume=args.resume,

@@ -66,6 +66,7 @@ class DataConfig:
     min_bandwidth_hz: float = 18000.0  # measured content edge below this: not a target
     val_fraction: float = 0.05  # share of kept files held out (at least 1 of >= 2 files) ...
     val_files: int | None = None  # ... or exactly this many
+    val_folders: tuple[str, ...] = ()  # held-out folders instead of splitting `folders`
     cache_dir: str | None = None  # None: a temporary dir (the trainer passes <out>/cache)
     target_rms_db: float = -20.0  # active RMS after normalisation, dBFS
     gain_db: tuple[float, float] = (-6.0, 6.0)  # then a uniform random gain
@@ -241,8 +242,12 @@ def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None) -> Corpus
         (log_fn or (lambda m: log.log(level, "%s", m)))(msg)
 
     kept: list[tuple[str, FileEntry]] = []
+    kept_val: list[tuple[str, FileEntry]] = []
     skipped: list[Skipped] = []
     found = _find_files(cfg.folders, cache.dir.resolve(), skipped)
+    n_train = len(found)
+    if cfg.val_folders:  # an explicit held-out set: no split of the training folders
+        found += _find_files(cfg.val_folders, cache.dir.resolve(), skipped)
     for i, (rel, path) in enumerate(found):
         meta = cache.record(path)
         if _skip_reason(meta, cfg) is None and not cache.has_array(meta):
@@ -253,10 +258,15 @@ def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None) -> Corpus
             skipped.append(Skipped(path, reason[1], reason[0]))
             say(f"skipped {path}: {reason[1]}", logging.WARNING)
             continue
-        kept.append((rel, FileEntry(path, meta["frames"], meta["sample_rate"], meta["channels"],
-                                    float(meta["cutoff_hz"]), float(meta["duration_s"]),
-                                    str(cache.array_path(meta)), int(meta["cached_frames"]))))
-    train, val = _split(kept, cfg)
+        (kept if i < n_train else kept_val).append((rel, FileEntry(
+            path, meta["frames"], meta["sample_rate"], meta["channels"],
+            float(meta["cutoff_hz"]), float(meta["duration_s"]), str(cache.array_path(meta)),
+            int(meta["cached_frames"]))))
+    if cfg.val_folders:
+        train = sorted((e for _, e in kept), key=lambda e: e.path)
+        val = sorted((e for _, e in kept_val), key=lambda e: e.path)
+    else:
+        train, val = _split(kept, cfg)
     for entry in skipped:
         if entry.category == "duplicate":
             say(f"skipped {entry.path}: {entry.reason}", logging.WARNING)

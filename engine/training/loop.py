@@ -209,11 +209,16 @@ class Trainer:
         batches = StepBatches(self.crops, per_rank, cfg.grad_accum, self.dist.rank,
                               self.dist.world_size, cfg.seed, start_step=self.step_idx)
         loader = make_loader(batches, cfg.num_workers, self.device)
-        saved_at = self.step_idx
+        saved_at = last_val = self.step_idx
         window: dict[str, list[float]] = defaultdict(list)
-        tick = time.perf_counter()
+        tick = start = time.perf_counter()
+        deadline = None if cfg.max_minutes is None else start + 60 * cfg.max_minutes
         try:
             for micro in loader:
+                if deadline is not None and time.perf_counter() > deadline:
+                    log.info("time budget of %g min reached at step %d", cfg.max_minutes,
+                             self.step_idx)
+                    self._stop.set()
                 if self.step_idx >= total or self._stop.is_set():
                     break
                 for k, v in self.step(micro).items():
@@ -228,11 +233,14 @@ class Trainer:
                     yield TrainEvent("log", self.step_idx, total, means)
                 if self.step_idx % cfg.val_every == 0 or self.step_idx == total:
                     yield from self._validate_event(total)
+                    last_val = self.step_idx
                     tick = time.perf_counter()
                 if self.step_idx % cfg.ckpt_every == 0:
                     path = self.save()
                     saved_at = self.step_idx
                     yield TrainEvent("checkpoint", self.step_idx, total, message=str(path))
+            if self._stop.is_set() and last_val != self.step_idx:
+                yield from self._validate_event(total)  # the run's final score
         finally:
             if self.step_idx != saved_at:
                 self.save()

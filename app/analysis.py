@@ -1,0 +1,131 @@
+"""Numpy analysis for the views and the player: STFT images, envelopes, loudness gains.
+
+Pure functions, no Qt: they run in pool threads (never on the GUI thread). Layouts:
+audio `(S, Ch)` float32 as the player holds it; images `(F, T)` row-major (rows = frequency).
+References: ITU-R BS.1770-4 (K-weighting pre-filter), pyqtgraph row-major `ImageItem`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+N_FFT = 2048  # 21.5 Hz bins at 44.1 kHz
+HOP_SAMPLES = 512
+MAX_COLUMNS = 4096  # time columns per image: bounded memory for a 10-minute file
+LOG_ROWS = 384  # rows of the log-frequency image
+LOG_MIN_HZ = 20.0
+FLOOR_DB = -140.0  # dB of digital silence in the images
+ENVELOPE_BUCKETS = 4000
+FRAMES_PER_BLOCK = 512  # STFT frames transformed at once (bounded temporary memory)
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """A power spectrogram in dB, linear rows `(F, T)` and log-spaced rows `(LOG_ROWS, T)`."""
+
+    linear_db: np.ndarray  # (F, T) float32, row k at k * nyquist / (F - 1) Hz
+    log_db: np.ndarray  # (LOG_ROWS, T) float32, rows log-spaced from LOG_MIN_HZ to nyquist
+    duration_s: float
+    nyquist_hz: float
+
+
+def stft_power(x: np.ndarray, n_fft: int = N_FFT, hop: int = HOP_SAMPLES,
+               max_columns: int = MAX_COLUMNS) -> np.ndarray:
+    """Channel-averaged Hann STFT power `(F, T)` of `(S, Ch)` audio; T <= max_columns.
+
+    Consecutive frames are averaged into columns when the file has more than max_columns.
+    """
+    if x.ndim != 2:
+        raise ValueError(f"x: expected (S, Ch), got shape {x.shape}")
+    n_samples, channels = x.shape
+    padded = np.zeros((max(n_samples, n_fft) + n_fft, channels), np.float32)
+    padded[n_fft // 2 : n_fft // 2 + n_samples] = x  # centred frames, as librosa does
+    n_frames = max(1, math.ceil(n_samples / hop))
+    group = max(1, math.ceil(n_frames / max_columns))
+    n_columns = math.ceil(n_frames / group)
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    power = np.zeros((n_columns, n_fft // 2 + 1), np.float64)
+    counts = np.zeros(n_columns)
+    for c in range(channels):
+        frames = np.lib.stride_tricks.sliding_window_view(padded[:, c], n_fft)[::hop][:n_frames]
+        for start in range(0, n_frames, FRAMES_PER_BLOCK):
+            block = frames[start : start + FRAMES_PER_BLOCK] * window  # (n, n_fft)
+            p = np.abs(np.fft.rfft(block, axis=1)) ** 2  # (n, F)
+            cols = np.arange(start, start + block.shape[0]) // group
+            np.add.at(power, cols, p)
+            np.add.at(counts, cols, 1.0)
+    power /= np.maximum(counts, 1.0)[:, None] * (window.sum() ** 2)
+    return np.ascontiguousarray(power.T)  # (F, T)
+
+
+def to_db(power: np.ndarray) -> np.ndarray:
+    """10 log10(power) as float32, floored at FLOOR_DB."""
+    return np.maximum(10.0 * np.log10(np.maximum(power, 1e-30)), FLOOR_DB).astype(np.float32)
+
+
+def log_rows(linear: np.ndarray, nyquist_hz: float, n_rows: int = LOG_ROWS,
+             min_hz: float = LOG_MIN_HZ) -> np.ndarray:
+    """Resample `(F, T)` rows onto `n_rows` log-spaced frequencies (linear interpolation)."""
+    n_bins = linear.shape[0]
+    edges = np.logspace(math.log10(min_hz), math.log10(nyquist_hz), n_rows)
+    pos = edges / nyquist_hz * (n_bins - 1)
+    lo = np.clip(np.floor(pos).astype(int), 0, n_bins - 2)
+    frac = (pos - lo).astype(np.float32)[:, None]
+    return np.ascontiguousarray(linear[lo] * (1 - frac) + linear[lo + 1] * frac)
+
+
+def spectrogram(x: np.ndarray, sample_rate: int) -> Spectrogram:
+    """The view payload of one `(S, Ch)` clip."""
+    linear_db = to_db(stft_power(x))
+    nyquist_hz = sample_rate / 2
+    return Spectrogram(linear_db, log_rows(linear_db, nyquist_hz), x.shape[0] / sample_rate,
+                       nyquist_hz)
+
+
+def envelope(x: np.ndarray, buckets: int = ENVELOPE_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
+    """Peak envelope (min, max) over `buckets` equal slices of the channel mix of `(S, Ch)`."""
+    mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+    n = mono.shape[0]
+    buckets = max(1, min(buckets, n))
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    lows = np.minimum.reduceat(mono, edges[:-1])
+    highs = np.maximum.reduceat(mono, edges[:-1])
+    return lows.astype(np.float32), highs.astype(np.float32)
+
+
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
+    """BS.1770 K-weighting (high-shelf + RLB high-pass) as second-order sections."""
+    # Shelf: +4 dB above ~1.68 kHz (BS.1770-4 Table 1 re-derived for any rate).
+    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    k = math.tan(math.pi * f0 / sample_rate)
+    vh = 10 ** (gain_db / 20)
+    vb = vh ** 0.4996667741545416
+    a0 = 1 + k / q + k * k
+    shelf = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0,
+             (vh - vb * k / q + k * k) / a0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    f0, q = 38.13547087602444, 0.5003270373238773
+    k = math.tan(math.pi * f0 / sample_rate)
+    a0 = 1 + k / q + k * k
+    highpass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    return np.array([shelf, highpass])
+
+
+def loudness_db(x: np.ndarray, sample_rate: int, weighted: bool = True) -> float:
+    """Ungated loudness of `(S, Ch)` in dB: K-weighted (LUFS-like) or plain RMS."""
+    if weighted:
+        x = signal.sosfilt(k_weighting_sos(sample_rate), x, axis=0)
+    power = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+    return -0.691 + 10 * math.log10(max(power, 1e-20)) if weighted else \
+        10 * math.log10(max(power, 1e-20))
+
+
+def match_gain(reference: np.ndarray, other: np.ndarray, sample_rate: int,
+               weighted: bool = True, max_gain_db: float = 12.0) -> float:
+    """Linear gain that brings `other` to the loudness of `reference` (clamped to ±max_gain_db)."""
+    diff_db = loudness_db(reference, sample_rate, weighted) - loudness_db(other, sample_rate,
+                                                                          weighted)
+    return float(10 ** (max(-max_gain_db, min(max_gain_db, diff_db)) / 20))

@@ -1,0 +1,1 @@
+"""Qt item models and state objects shared by the views."""

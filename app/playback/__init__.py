@@ -1,0 +1,1 @@
+"""A/B playback through sounddevice (no widgets)."""

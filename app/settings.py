@@ -1,0 +1,133 @@
+"""QSettings wrapper: typed keys with defaults, a version key and `migrate()`.
+
+`Settings.open_default()` uses the platform store, or an INI file named by the environment
+variable `JATSR_SETTINGS_FILE` (tests and the headless smoke run write only there).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+log = logging.getLogger(__name__)
+
+SETTINGS_VERSION = 1
+ORGANIZATION = "JaT-SR"
+APPLICATION = "JaT-SR"
+SETTINGS_FILE_ENV = "JATSR_SETTINGS_FILE"
+
+SOLVERS = ("euler", "heun")
+DEVICES = ("auto", "cuda", "cpu")
+FORMATS = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
+
+DEFAULTS: dict[str, Any] = {
+    "processing/model": "default",  # "default" = the shipped model, else a model file path
+    "processing/steps": 16,
+    "processing/solver": "euler",
+    "processing/device": "auto",
+    "processing/cutoff_auto": True,
+    "processing/cutoff_hz": 8000.0,  # used when cutoff_auto is False
+    "output/folder": "",  # "" = next to the input
+    "output/format": "wav",
+    "output/subtype": "PCM_24",
+    "playback/loudness_match": True,
+    "playback/device": -1,  # -1 = system default output
+    "view/db_floor": -100.0,
+    "view/db_ceiling": -10.0,
+    "view/log_frequency": False,
+    "view/show_difference": False,
+    "finetune/folders": [],
+    "finetune/base_model": "",
+    "finetune/steps": 2000,
+    "finetune/batch_size": 8,
+    "finetune/out_dir": "",
+    "window/geometry": QByteArray(),
+    "window/state": QByteArray(),
+}
+
+
+@dataclass(frozen=True)
+class ProcessingOptions:
+    """What a restoration job needs from the settings (a snapshot, safe to send to workers)."""
+
+    model: str
+    steps: int
+    solver: str
+    device: str
+    cutoff_hz: float | None  # None: use the detected cutoff
+    output_folder: str
+    fmt: str
+    subtype: str
+
+
+class Settings:
+    """Typed access to the app's persistent settings."""
+
+    def __init__(self, store: QSettings) -> None:
+        self.store = store
+        self.migrate()
+
+    @classmethod
+    def open_default(cls) -> Settings:
+        path = os.environ.get(SETTINGS_FILE_ENV)
+        if path:
+            return cls(QSettings(path, QSettings.Format.IniFormat))
+        return cls(QSettings(ORGANIZATION, APPLICATION))
+
+    def migrate(self) -> None:
+        """Bring an older store up to SETTINGS_VERSION (version 0: nothing stored yet)."""
+        version = int(self.store.value("version", 0, type=int))  # type: ignore[arg-type]
+        if version > SETTINGS_VERSION:
+            log.warning("settings written by a newer JaT-SR (version %d); using what fits",
+                        version)
+            return
+        if version < SETTINGS_VERSION:
+            self.store.setValue("version", SETTINGS_VERSION)
+
+    def get(self, key: str) -> Any:
+        """The stored value of `key` with the type of its default; invalid values -> default."""
+        default = DEFAULTS[key]
+        if isinstance(default, list):
+            value = self.store.value(key, default)
+            if value is None:
+                return []
+            return [str(v) for v in (value if isinstance(value, list) else [value])]
+        if isinstance(default, QByteArray):
+            value = self.store.value(key, default)
+            return value if isinstance(value, QByteArray) else QByteArray()
+        try:
+            return self.store.value(key, default, type=type(default))
+        except (TypeError, ValueError):
+            return default
+
+    def set(self, key: str, value: Any) -> None:
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        self.store.setValue(key, value)
+
+    def sync(self) -> None:
+        self.store.sync()
+
+    def processing_options(self) -> ProcessingOptions:
+        """A validated snapshot of the processing and output settings."""
+        solver = self.get("processing/solver")
+        device = self.get("processing/device")
+        fmt = self.get("output/format")
+        fmt = fmt if fmt in FORMATS else "wav"
+        subtype = self.get("output/subtype")
+        subtype = subtype if subtype in FORMATS[fmt] else "PCM_24"
+        return ProcessingOptions(
+            model=self.get("processing/model") or "default",
+            steps=max(1, int(self.get("processing/steps"))),
+            solver=solver if solver in SOLVERS else "euler",
+            device=device if device in DEVICES else "auto",
+            cutoff_hz=None if self.get("processing/cutoff_auto")
+            else float(self.get("processing/cutoff_hz")),
+            output_folder=self.get("output/folder"),
+            fmt=fmt,
+            subtype=subtype,
+        )

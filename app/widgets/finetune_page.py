@@ -1,0 +1,253 @@
+"""Fine-tuning page: data folders, base model, steps/batch, start/stop, live loss and LSD plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import Settings
+from app.widgets.theme import ACCENT, ACCENT_B, OK
+from app.workers.messages import SystemInfo
+from app.workers.train_worker import FineTuneParams, TrainUpdate
+
+LOSS_KEY = "loss/flow"
+VAL_KEYS = (("val/lsd", "model", ACCENT), ("val/lsd_sinc", "sinc baseline", ACCENT_B))
+MODEL_FILTER = "JaT-SR model (*.safetensors *.json)"
+
+
+class FineTunePage(QWidget):
+    """Emits start/stop/export intents; `show_*` methods reflect the training worker."""
+
+    start_requested = Signal(object)  # FineTuneParams
+    stop_requested = Signal()
+    export_requested = Signal(str)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self._series: dict[str, tuple[list[float], list[float]]] = {}
+        self._running = False
+        self._available, self._cuda, self._can_export = True, False, False
+        layout = QHBoxLayout(self)
+        layout.addWidget(self._controls(), 0)
+        layout.addWidget(self._plots(), 1)
+        self._refresh_buttons()
+
+    def _controls(self) -> QWidget:
+        s = self.settings
+        box = QGroupBox("Fine-tune a model on your own full-band audio")
+        box.setFixedWidth(360)
+        form = QFormLayout(box)
+        self.folder_list = QListWidget()
+        self.folder_list.addItems(s.get("finetune/folders"))
+        add, remove = QPushButton("Add folder…"), QPushButton("Remove")
+        add.clicked.connect(self._on_add_clicked)
+        remove.clicked.connect(self._on_remove_clicked)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        form.addRow(QLabel("Folders of full-band (44.1 kHz+) audio:"))
+        form.addRow(self.folder_list)
+        form.addRow(row)
+        self.base_label = QLabel()
+        self.base_label.setWordWrap(True)
+        base = QPushButton("Base model…")
+        base.clicked.connect(self._on_base_clicked)
+        form.addRow(self.base_label)
+        form.addRow(base)
+        self.steps_spin = QSpinBox(minimum=1, maximum=1_000_000, singleStep=500,
+                                   value=s.get("finetune/steps"))
+        self.batch_spin = QSpinBox(minimum=1, maximum=512, value=s.get("finetune/batch_size"))
+        form.addRow("Steps", self.steps_spin)
+        form.addRow("Batch", self.batch_spin)
+        self.out_label = QLabel()
+        self.out_label.setWordWrap(True)
+        out = QPushButton("Run folder…")
+        out.clicked.connect(self._on_out_clicked)
+        form.addRow(self.out_label)
+        form.addRow(out)
+        self.device_label = QLabel("Checking for a CUDA GPU…")
+        self.device_label.setWordWrap(True)
+        form.addRow(self.device_label)
+        self.start_button, self.stop_button = QPushButton("Start"), QPushButton("Stop")
+        self.export_button = QPushButton("Save model…")
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        row = QHBoxLayout()
+        for b in (self.start_button, self.stop_button, self.export_button):
+            row.addWidget(b)
+        form.addRow(row)
+        self.progress = QProgressBar(maximum=1000)
+        self.status = QLabel("Idle")
+        self.status.setWordWrap(True)
+        form.addRow(self.progress)
+        form.addRow(self.status)
+        self._show_paths()
+        return box
+
+    def _plots(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = pg.PlotWidget(title="Training loss (loss/flow)")
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.setLabel("bottom", "step")
+        self.val_plot = pg.PlotWidget(title="Validation log-spectral distance "
+                                           "(dB, lower is better)")
+        self.val_plot.setLabel("bottom", "step")
+        self.val_plot.addLegend(offset=(-10, 10))
+        self.curves = {LOSS_KEY: self.loss_plot.plot(pen=pg.mkPen(OK, width=1.5))}
+        for key, name, colour in VAL_KEYS:
+            self.curves[key] = self.val_plot.plot(pen=pg.mkPen(colour, width=2), name=name,
+                                                  symbol="o", symbolSize=5,
+                                                  symbolBrush=colour)
+        self.log_view = QPlainTextEdit(readOnly=True)
+        self.log_view.setMaximumBlockCount(500)
+        self.log_view.setFixedHeight(110)
+        for w in (self.loss_plot, self.val_plot, self.log_view):
+            layout.addWidget(w)
+        return panel
+
+    # ---- show_* API ----
+    def show_available(self, ok: bool, reason: str) -> None:
+        self._available = ok
+        if not ok:
+            self.status.setText(reason)
+        self._refresh_buttons()
+
+    def show_system(self, info: SystemInfo) -> None:
+        self._cuda = info.cuda_available
+        if info.cuda_available:
+            self.device_label.setText(f"Trains on CUDA: {info.gpus[0].name}")
+            self.device_label.setObjectName("okLabel")
+        else:
+            self.device_label.setText("No CUDA GPU: training runs on the CPU and will be very "
+                                      "slow (fine for a smoke test only).")
+            self.device_label.setObjectName("errorLabel")
+        self.device_label.style().polish(self.device_label)
+
+    def show_update(self, update: TrainUpdate) -> None:
+        for key, value in update.metrics.items():
+            if key in self.curves and np.isfinite(value):
+                steps, values = self._series.setdefault(key, ([], []))
+                steps.append(update.step)
+                values.append(value)
+                self.curves[key].setData(steps, values)
+        if update.total_steps:
+            self.progress.setValue(round(1000 * update.step / update.total_steps))
+        self.status.setText(f"{update.kind}: step {update.step}/{update.total_steps}")
+        if update.message:
+            self.log_view.appendPlainText(update.message)
+
+    def show_running(self, running: bool) -> None:
+        self._running = running
+        self._refresh_buttons()
+
+    def show_finished(self, stopped: bool) -> None:
+        self.show_running(False)
+        self.status.setText("Stopped (checkpoint saved)." if stopped else "Finished.")
+        self._can_export = True
+        self._refresh_buttons()
+
+    def show_failed(self, reason: str) -> None:
+        self.show_running(False)
+        self.status.setText(f"Failed: {reason}")
+        self.log_view.appendPlainText(reason)
+
+    def show_exported(self, path: str) -> None:
+        self.status.setText(f"Saved {path}; it is now the model in the settings.")
+
+    def _refresh_buttons(self) -> None:
+        self.start_button.setEnabled(self._available and not self._running)
+        self.stop_button.setEnabled(self._running)
+        self.export_button.setEnabled(self._can_export and not self._running)
+
+    def _show_paths(self) -> None:
+        base = self.settings.get("finetune/base_model")
+        self.base_label.setText(f"Base model: {Path(base).name if base else 'the current model'}")
+        self.out_label.setText(f"Run folder: {self.out_dir()}")
+
+    def out_dir(self) -> Path:
+        out = self.settings.get("finetune/out_dir")
+        return Path(out) if out else Path.home() / "JaT-SR" / "finetune"
+
+    def params(self) -> FineTuneParams:
+        s = self.settings
+        base = s.get("finetune/base_model") or (
+            None if s.get("processing/model") == "default" else s.get("processing/model"))
+        folders = tuple(self.folder_list.item(i).text() for i in range(self.folder_list.count()))
+        return FineTuneParams(folders, Path(base) if base else None, self.steps_spin.value(),
+                              self.batch_spin.value(), self.out_dir(),
+                              s.get("processing/device"))
+
+    # ---- slots ----
+    @Slot()
+    def _on_start_clicked(self) -> None:
+        params = self.params()
+        if not params.folders:
+            self.status.setText("Add at least one folder of full-band audio first.")
+            return
+        self.settings.set("finetune/folders", list(params.folders))
+        self.settings.set("finetune/steps", params.steps)
+        self.settings.set("finetune/batch_size", params.batch_size)
+        for steps, values in self._series.values():
+            steps.clear()
+            values.clear()
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self.log_view.clear()
+        self.progress.setValue(0)
+        self.status.setText("Starting…" + ("" if self._cuda else " (on the CPU: slow)"))
+        self._can_export = False
+        self.show_running(True)
+        self.start_requested.emit(params)
+
+    @Slot()
+    def _on_add_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of full-band audio")
+        if folder:
+            self.folder_list.addItem(folder)
+
+    @Slot()
+    def _on_remove_clicked(self) -> None:
+        for item in self.folder_list.selectedItems():
+            self.folder_list.takeItem(self.folder_list.row(item))
+
+    @Slot()
+    def _on_base_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Base model", "", MODEL_FILTER)
+        self.settings.set("finetune/base_model", path)
+        self._show_paths()
+
+    @Slot()
+    def _on_out_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for training runs")
+        if folder:
+            self.settings.set("finetune/out_dir", folder)
+            self._show_paths()
+
+    @Slot()
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the fine-tuned model",
+                                              str(self.out_dir() / "finetuned.safetensors"),
+                                              MODEL_FILTER)
+        if path:
+            self.export_requested.emit(path)

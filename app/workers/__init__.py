@@ -1,0 +1,1 @@
+"""The engine worker thread, the training worker and short pool jobs."""

@@ -1,0 +1,234 @@
+"""Short jobs on the QThreadPool: scan dropped paths, probe a file, prepare A/B clips and views.
+
+Each job owns a `JobSignals` object created on the GUI thread, so its signals arrive there as
+queued calls. `JobRunner` keeps a reference to every job until it has finished (superqt does
+the same: PySide would otherwise collect a running runnable's Python object).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from app import analysis
+from app.playback.devices import output_devices, portaudio_version
+from app.workers.messages import ClipData, GpuInfo, ProbeResult, SystemInfo, ViewData
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
+                            ".aiff", ".aifc", ".au", ".caf", ".w64", ".rf64"})
+OUTPUT_MARK = ".jatsr."  # our own outputs: not picked up again when a folder is dropped
+
+
+class JobSignals(QObject):
+    """Results of one job: `done(payload)` / `failed(key, reason)`; `partial` for early data."""
+
+    partial = Signal(object)
+    done = Signal(object)
+    failed = Signal(object, str)
+    finished = Signal(object)  # the Job
+
+
+class Job(QRunnable):
+    """A QRunnable that reports through `signals` and always emits `finished` last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the runner drops its reference on `finished`
+        self.signals = JobSignals()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except Exception as e:  # a job must never take the pool thread down silently
+            log.exception("%s failed", type(self).__name__)
+            self.signals.failed.emit(self.key(), f"unexpected error: {e!r}")
+        finally:
+            self.signals.finished.emit(self)
+
+    def key(self) -> object:
+        return None
+
+    def work(self) -> None:
+        raise NotImplementedError
+
+
+class JobRunner(QObject):
+    """Starts jobs on a thread pool and keeps them alive until they finish."""
+
+    def __init__(self, pool: QThreadPool | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool or QThreadPool.globalInstance()
+        self._running: set[Job] = set()
+
+    def start(self, job: Job) -> Job:
+        self._running.add(job)
+        job.signals.finished.connect(self._on_job_finished)
+        self.pool.start(job)
+        return job
+
+    @Slot(object)
+    def _on_job_finished(self, job: Job) -> None:
+        self._running.discard(job)
+
+    def cancel_all(self) -> None:
+        for job in list(self._running):
+            job.cancel()
+
+    @property
+    def active(self) -> int:
+        return len(self._running)
+
+    def wait(self, timeout_ms: int) -> bool:
+        return self.pool.waitForDone(timeout_ms)
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files as given; folders walked recursively for audio files (hidden, our outputs skipped)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found.extend(Path(root) / name for name in sorted(files)
+                         if Path(name).suffix.lower() in AUDIO_SUFFIXES
+                         and not name.startswith(".") and OUTPUT_MARK not in name)
+    return found
+
+
+class ScanJob(Job):
+    """Expand dropped files and folders into a list of files: done(list[Path])."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def work(self) -> None:
+        self.signals.done.emit(expand_paths(self.paths))
+
+
+class ProbeJob(Job):
+    """Read a file's header and detect its band limit: done(ProbeResult) or failed(id, why)."""
+
+    def __init__(self, job_id: int, path: Path) -> None:
+        super().__init__()
+        self.job_id, self.path = job_id, path
+
+    def key(self) -> object:
+        return self.job_id
+
+    def work(self) -> None:
+        import engine
+
+        try:
+            info = engine.probe(self.path)
+            cutoff_hz = engine.detect_cutoff_file(self.path)
+        except engine.AudioInputError as e:
+            self.signals.failed.emit(self.job_id, e.reason)
+            return
+        self.signals.done.emit(ProbeResult(self.job_id, info.sample_rate, info.channels,
+                                           info.duration_s, float(cutoff_hz)))
+
+
+def playback_layout(x: np.ndarray) -> np.ndarray:
+    """Engine `(Ch, S)` -> player `(S, Ch)` float32, at most 2 channels (even/odd downmix)."""
+    if x.shape[0] > 2:
+        x = np.stack([x[0::2].mean(axis=0), x[1::2].mean(axis=0)])
+    return np.ascontiguousarray(x.T, dtype=np.float32)
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """`(S, Ch)` trimmed or zero-padded to n samples."""
+    if x.shape[0] >= n:
+        return x[:n]
+    return np.concatenate([x, np.zeros((n - x.shape[0], x.shape[1]), x.dtype)])
+
+
+class ClipJob(Job):
+    """Decode an item for A/B listening and compute its views.
+
+    partial(ClipData) as soon as the buffers are ready, then done(ViewData).
+    """
+
+    def __init__(self, job_id: int, input_path: Path, output_path: Path | None,
+                 cutoff_hz: float, weighted_loudness: bool = True) -> None:
+        super().__init__()
+        self.job_id, self.input_path, self.output_path = job_id, input_path, output_path
+        self.cutoff_hz, self.weighted = cutoff_hz, weighted_loudness
+
+    def key(self) -> object:
+        return self.job_id
+
+    def work(self) -> None:
+        import engine
+
+        rate = int(engine.SAMPLE_RATE)
+        try:
+            lr = playback_layout(engine.load(self.input_path, rate)[0])  # (S, Ch)
+            sr = None
+            if self.output_path is not None:
+                out, out_rate = engine.load(self.output_path)
+                if out_rate != rate:
+                    raise engine.AudioInputError(self.output_path, f"not {rate} Hz")
+                sr = fit_length(playback_layout(out), lr.shape[0])
+        except engine.AudioInputError as e:
+            self.signals.failed.emit(self.job_id, e.reason)
+            return
+        diff = None if sr is None else np.ascontiguousarray(sr - lr)
+        gain = 1.0 if sr is None else analysis.match_gain(lr, sr, rate, self.weighted)
+        self.signals.partial.emit(ClipData(self.job_id, rate, lr, sr, diff, (1.0, gain, 1.0),
+                                           self.cutoff_hz))
+        views = [None if x is None or self._cancel.is_set() else analysis.spectrogram(x, rate)
+                 for x in (lr, sr, diff)]
+        if self._cancel.is_set() or views[0] is None:
+            return
+        low, high = analysis.envelope(sr if sr is not None else lr)
+        self.signals.done.emit(ViewData(self.job_id, views[0], views[1], views[2], low, high,
+                                        lr.shape[0] / rate, self.cutoff_hz))
+
+
+class SystemProbeJob(Job):
+    """Versions, GPUs and audio outputs: done(SystemInfo)."""
+
+    def __init__(self, device_lister: Callable[[], tuple[tuple, str]] = output_devices) -> None:
+        super().__init__()
+        self.device_lister = device_lister
+
+    def work(self) -> None:
+        import pyqtgraph
+        import PySide6
+        import torch
+        from PySide6.QtCore import qVersion
+
+        from app import __version__
+
+        gpus: list[GpuInfo] = []
+        cuda = bool(torch.cuda.is_available())
+        for i in range(torch.cuda.device_count() if cuda else 0):
+            props = torch.cuda.get_device_properties(i)
+            gpus.append(GpuInfo(i, str(props.name), props.total_memory / 2**30))
+        devices, audio_error = self.device_lister()
+        versions = {
+            "JaT-SR": __version__, "Python": platform.python_version(),
+            "Qt": qVersion(), "PySide6": PySide6.__version__,
+            "pyqtgraph": pyqtgraph.__version__, "numpy": np.__version__,
+            "torch": torch.__version__, "CUDA (torch build)": str(torch.version.cuda),
+            "PortAudio": portaudio_version(), "OS": platform.platform(),
+        }
+        self.signals.done.emit(SystemInfo(versions, cuda, tuple(gpus), tuple(devices),
+                                          audio_error))

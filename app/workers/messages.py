@@ -1,0 +1,139 @@
+"""Typed messages between the GUI thread and the workers (frozen; arrays are never mutated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.analysis import Spectrogram
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Restore one file. `request_id` is unique per request; messages carry it back."""
+
+    request_id: int
+    job_id: int
+    input_path: Path
+    output_folder: Path | None  # None: next to the input
+    fmt: str
+    subtype: str
+    model: str  # "default" or a model file path
+    device: str  # auto | cuda | cpu
+    steps: int
+    solver: str
+    cutoff_hz: float | None  # None: detect
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    request_id: int
+    job_id: int
+    fraction: float  # 0..1
+    step: int
+    steps: int
+    chunks_done: int
+    chunks_total: int
+
+
+@dataclass(frozen=True)
+class JobResult:
+    request_id: int
+    job_id: int
+    output_path: Path
+    cutoff_hz: float
+    generated: bool
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    request_id: int
+    job_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    request_id: int
+    job_id: int
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What the engine worker knows about the configured model."""
+
+    ok: bool
+    spec: str
+    device: str = ""  # the torch device it runs on, e.g. "cuda:0 (NVIDIA H100)"
+    path: Path | None = None
+    error: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)  # read_model_config(...)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    job_id: int
+    sample_rate: int
+    channels: int
+    duration_s: float
+    cutoff_hz: float
+
+
+@dataclass(frozen=True)
+class ClipData:
+    """A/B buffers of one item: aligned, length-matched float32 `(S, Ch)` at `sample_rate`.
+
+    `sr` and `diff` are None for an item not restored yet (only the original plays).
+    """
+
+    job_id: int
+    sample_rate: int
+    lr: np.ndarray
+    sr: np.ndarray | None
+    diff: np.ndarray | None
+    gains: tuple[float, float, float]  # loudness-matching gains for (lr, sr, diff)
+    cutoff_hz: float
+
+
+@dataclass(frozen=True)
+class ViewData:
+    """Spectrograms and the overview envelope of one item."""
+
+    job_id: int
+    lr: Spectrogram
+    sr: Spectrogram | None
+    diff: Spectrogram | None
+    envelope_min: np.ndarray
+    envelope_max: np.ndarray
+    duration_s: float
+    cutoff_hz: float
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    memory_gib: float
+
+
+@dataclass(frozen=True)
+class AudioDevice:
+    index: int
+    name: str
+    channels: int
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """Versions, compute devices and audio outputs, gathered off the GUI thread."""
+
+    versions: dict[str, str]
+    cuda_available: bool
+    gpus: tuple[GpuInfo, ...]
+    audio_devices: tuple[AudioDevice, ...]
+    audio_error: str  # why there is no playback ("" when a device exists)

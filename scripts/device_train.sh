@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One whole training experiment on a lent GPU machine (no network there): install the carried
+# wheels, unpack the carried corpus shards, train, export, and leave results in $OUT.
+#   usage: scripts/device_train.sh RUN_NAME [jatsr train options...]
+# Expects .whl/ (soundfile, soxr, cffi, pycparser wheels for the machine's Python) and .data/
+# (train-*.tar, val-*.tar from scripts/build_corpus.py) beside the checkout.
+set -euo pipefail
+name=$1; shift
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+  --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD
+data=/tmp/corpus; mkdir -p "$data/train" "$data/val"
+for t in .data/train-*.tar; do tar -xf "$t" -C "$data/train"; done
+for t in .data/val-*.tar; do tar -xf "$t" -C "$data/val"; done
+out=${OUT:-/tmp/out}; run=/tmp/runs/$name
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python3 -m engine.training --data "$data/train" --val-data "$data/val" --out "$run" \
+  --export "$out/$name" "$@" 2>&1 | tr '\r' '\n' | grep -v '^ *[0-9]*%|' | tail -n 80
+cp "$run/metrics.jsonl" "$out/$name.metrics.jsonl"
+cp "$run/config.json" "$out/$name.config.json"

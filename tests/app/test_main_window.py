@@ -1,0 +1,200 @@
+"""End to end with a tiny real model: drop → probe → process → export → A/B listening."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+from pytestqt.qtbot import QtBot
+
+from app.main_window import MainWindow
+from app.models.queue_model import QueueModel, Status
+from app.playback.player import Mode, State
+from app.settings import Settings
+from app.workers.messages import SystemInfo
+from tests.app.conftest import TEST_RATE, FakeStream, FakeStreamStop, tone_clip
+
+PROCESS_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def window(qtbot: QtBot, settings: Settings, tiny_model_file: Path,
+           fake_stream: type[FakeStream]) -> Iterator[MainWindow]:
+    settings.set("processing/model", str(tiny_model_file))
+    settings.set("processing/steps", 2)
+    settings.set("processing/device", "cpu")
+    w = MainWindow(settings, stream_factory=fake_stream, callback_stop=FakeStreamStop)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.model_status is not None, timeout=30_000)
+    yield w
+    w.close()
+
+
+def drop(target: QWidget, paths: list[Path]) -> None:
+    """Drag and drop local files onto a widget (the event walks up to the window)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(target.width() / 2, target.height() / 2)
+    action = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(pos, action, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(target, QDropEvent(pos, action, mime, Qt.MouseButton.LeftButton,
+                                              Qt.KeyboardModifier.NoModifier))
+
+
+def wait_status(qtbot: QtBot, model: QueueModel, name: str, statuses: set[Status],
+                timeout: int = 20_000) -> int:
+    def find() -> bool:
+        return any(i.path.name == name and i.status in statuses for i in model.items())
+
+    qtbot.waitUntil(find, timeout=timeout)
+    return next(i.job_id for i in model.items() if i.path.name == name)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_drop_process_export_and_listen(qtbot: QtBot, window: MainWindow,
+                                        clip_path: Path) -> None:
+    before = digest(clip_path)
+    drop(window.spectrogram, [clip_path.parent])  # a folder, dropped onto a child view
+    model = window.controller.model
+    job = wait_status(qtbot, model, clip_path.name, {Status.READY})
+    item = model.item(job)
+    assert item is not None and item.sample_rate == TEST_RATE and item.channels == 1
+    assert item.cutoff_hz is not None and 3000 < item.cutoff_hz <= 4000
+    window.process_all_action.trigger()
+    wait_status(qtbot, model, clip_path.name, {Status.DONE}, PROCESS_TIMEOUT_MS)
+    out = clip_path.with_name("speech.jatsr.wav")
+    assert model.item(job).output_path == out  # type: ignore[union-attr]
+    info = sf.info(out)
+    assert (info.samplerate, info.channels, info.subtype) == (44100, 1, "PCM_24")
+    assert abs(info.duration - 1.5) < 1e-3
+    assert digest(clip_path) == before  # the input is never touched
+    # the finished item is loaded for listening: A, B and B-A, aligned
+    qtbot.waitUntil(lambda: window.player.source_count == 3, timeout=20_000)
+    qtbot.waitUntil(lambda: window.spectrogram.images[1].image is not None, timeout=20_000)
+    player = window.player
+    player.set_loudness_match(False)
+    lr, sr, diff = player._sources
+    assert lr.shape == sr.shape == (round(1.5 * 44100), 1)
+    np.testing.assert_allclose(diff, sr - lr, atol=1e-6)
+    window.transport.play_button.click()
+    assert player.state is State.PLAYING
+    stream = FakeStream.instances[-1]
+    np.testing.assert_array_equal(stream.pump(1000), lr[:1000])
+    window.transport.mode_buttons[1].click()  # B
+    assert player.mode is Mode.RESTORED and player.position == 1000
+    np.testing.assert_array_equal(stream.pump(500), sr[1000:1500])
+    window.transport.mode_buttons[2].click()  # B - A
+    np.testing.assert_array_equal(stream.pump(500), diff[1500:2000])
+    assert window.transport.mode_buttons[2].isChecked()
+
+
+def test_keyboard_toggles_ab_and_play(qtbot: QtBot, window: MainWindow, clip_path: Path) -> None:
+    window.add_paths([str(clip_path)])
+    job = wait_status(qtbot, window.controller.model, clip_path.name, {Status.READY})
+    window.queue_view.select_job(job)  # an unprocessed item plays its original only
+    qtbot.waitUntil(lambda: window.player.source_count == 1, timeout=20_000)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
+    qtbot.keyClick(window.queue_view, Qt.Key.Key_Space)
+    assert window.player.state is State.PLAYING
+    FakeStream.instances[-1].pump(300)
+    qtbot.keyClick(window.queue_view, Qt.Key.Key_Right)  # seek +5 s: past the end is clamped
+    qtbot.keyClick(window.queue_view, Qt.Key.Key_Space)
+    assert window.player.state is State.PAUSED
+    assert not window.transport.mode_buttons[1].isEnabled()
+
+
+def test_output_folder_and_flac(qtbot: QtBot, window: MainWindow, clip_path: Path,
+                                tmp_path: Path) -> None:
+    out_dir = tmp_path / "restored"
+    out_dir.mkdir()
+    window.settings.set("output/folder", str(out_dir))
+    window.settings.set("output/format", "flac")
+    window.settings.set("output/subtype", "PCM_16")
+    (out_dir / "speech.flac").write_bytes(b"an older result")  # never overwritten
+    window.add_paths([str(clip_path)])
+    job = wait_status(qtbot, window.controller.model, clip_path.name, {Status.READY})
+    window.controller.process([job])
+    wait_status(qtbot, window.controller.model, clip_path.name, {Status.DONE},
+                PROCESS_TIMEOUT_MS)
+    assert (out_dir / "speech.flac").read_bytes() == b"an older result"
+    assert sf.info(out_dir / "speech (2).flac").format == "FLAC"
+
+
+def test_cancel_leaves_no_file(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    sf.write(path, tone_clip(14.0), TEST_RATE)
+    window.settings.set("processing/steps", 16)
+    window.add_paths([str(path)])
+    job = wait_status(qtbot, window.controller.model, path.name, {Status.READY})
+    with qtbot.waitSignal(window.controller.worker.job_progress, timeout=PROCESS_TIMEOUT_MS):
+        window.controller.process([job])
+    window.controller.cancel([job])
+    wait_status(qtbot, window.controller.model, path.name, {Status.CANCELLED},
+                PROCESS_TIMEOUT_MS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav", "settings.ini"]
+
+
+def test_bad_files_get_a_reason_and_the_queue_goes_on(qtbot: QtBot, window: MainWindow,
+                                                      tmp_path: Path, clip_path: Path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros((0, 1), np.float32), TEST_RATE)
+    window.add_paths([str(bad), str(empty), str(clip_path)])
+    model = window.controller.model
+    for name in ("broken.wav", "empty.wav"):
+        job = wait_status(qtbot, model, name, {Status.INVALID})
+        row = model.row_of(job)
+        tip = model.index(row, QueueModel.STATUS).data(Qt.ItemDataRole.ToolTipRole)
+        assert "readable" in tip or "no audio frames" in tip
+    wait_status(qtbot, model, clip_path.name, {Status.READY})
+    window.settings.set("output/folder", str(tmp_path / "missing"))  # fails while processing
+    assert window.controller.process_all() == 1
+    job = wait_status(qtbot, model, clip_path.name, {Status.FAILED}, PROCESS_TIMEOUT_MS)
+    assert "does not exist" in model.item(job).message  # type: ignore[union-attr]
+
+
+def test_settings_panel_persists(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    panel = window.panel
+    panel.steps_spin.setValue(7)
+    panel.solver_combo.setCurrentText("heun")
+    panel.format_combo.setCurrentIndex(panel.format_combo.findText("FLAC 24-bit"))
+    panel.cutoff_auto.setChecked(False)
+    panel.cutoff_spin.setValue(5000)
+    panel.log_check.setChecked(True)
+    window.settings.sync()
+    again = Settings(type(window.settings.store)(str(tmp_path / "settings.ini"),
+                                                 window.settings.store.format()))
+    opts = again.processing_options()
+    assert (opts.steps, opts.solver, opts.fmt, opts.subtype, opts.cutoff_hz) == (
+        7, "heun", "flac", "PCM_24", 5000.0)
+    assert again.get("view/log_frequency") is True
+
+
+def test_no_audio_device_disables_playback_with_a_reason(qtbot: QtBot,
+                                                         settings: Settings) -> None:
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.system_info is not None, timeout=30_000)
+    info = SystemInfo({}, False, (), (), "Playback is off: no audio output device was found.")
+    w._on_system_probe_done(info)
+    assert not w.transport.play_button.isEnabled()
+    assert "no audio output" in w.transport.status_label.text()
+    assert w.model_status is not None and not w.model_status.ok  # no default model shipped
+    assert "default model" in w.panel.model_status.text() or w.panel.model_status.text()
+    w.close()
