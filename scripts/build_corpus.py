@@ -3,17 +3,25 @@
 Steps (issue 5, section 2), reproducible from `scripts/corpus_sources.toml`:
 
 1. fetch: `apt-get download <package>=<version>` into `--work` and `dpkg-deb -x` it to
-   `<work>/x/<package>/`, unless already there (the .deb's version must be the pinned one); the
-   licence comes from the package's own `usr/share/doc/<package>/copyright` (DEP-5 paragraphs).
+   `<work>/x/<package>/`, unless already there (the .deb's version must be the pinned one).
+   Each file's licence comes from the package's own `usr/share/doc/<package>/copyright`: the
+   last DEP-5 paragraph whose `Files:` pattern matches it (after the source's `licence_path`).
 2. find: the audio files matching each source's globs (and its optional language filter).
 3. measure, per file, on bounded excerpts (`--max-segments` x `--segment-s`, read with
    `engine.audio.io.read_segments`): the band limit, exactly as `detect_cutoff_file` computes it
    (same Welch framing, then `cutoff_from_power`), and a steady-hiss check from the same frames:
-   over the frames within `ACTIVE_RANGE_DB` of the loudest, the spread (90th minus 10th
-   percentile, dB) of the 0.1-8 kHz level and of the 10-18 kHz level; when the signal moves by
-   >= `HISS_MIN_SPREAD_DB` but the 10-18 kHz band by < `HISS_MAX_SPREAD_DB`, that band does not
-   follow the signal (a steady hiss or tone bed) and the file is rejected. (Percentiles, not a
-   correlation: in speech the sibilants are loud at 10-18 kHz exactly when 0.1-8 kHz is quiet.) Kept: cutoff >= `--min-cutoff-hz` (18 kHz), >= 1 s, not silent, no steady hiss.
+   over the frames within `ACTIVE_RANGE_DB` of the loudest: if the 0.1-8 kHz level spreads by
+   >= `HISS_MIN_SPREAD_DB` (90th - 10th percentile) but, in the loudest fifth of those frames,
+   the 10-18 kHz level is < `HISS_MAX_RISE_DB` above its own 10th percentile (its floor), that
+   band does not follow the signal: a steady hiss or tone bed ("hf_steady_hiss"). (Measured on
+   the loud frames, not as a correlation: in speech the sibilants are loud at 10-18 kHz exactly
+   when 0.1-8 kHz is quiet.)
+   `detect_cutoff` returns the Nyquist when it finds no edge it trusts, which also happens for
+   files whose content above a clear edge is > 60 dB under the peak (weak, hissy speech with
+   nothing above 9-17 kHz). So a second check on the same average spectrum: the mean level of
+   the 2 kHz above `--min-cutoff-hz` (18-20 kHz) must be within `--max-hf-drop-db` (15 dB) of
+   the median 1 kHz band level in 0.55-0.9 x that (10-16 kHz); otherwise "hf_drop".
+   Kept: cutoff >= `--min-cutoff-hz` (18 kHz), no hf_drop, no steady hiss, >= 1 s, not silent.
    Results are cached in `<work>/measure_cache.json` (keyed by path, size, mtime, settings).
 4. split by source file: val when sha256("<package>/<path>") maps below `--val-fraction`, plus
    the `--min-val-files` lowest-hash kept files of each category (so every category has a few).
@@ -22,7 +30,9 @@ Steps (issue 5, section 2), reproducible from `scripts/corpus_sources.toml`:
    members `<category>/<source>/<path inside the package>`. OGG/Opus/FLAC are copied byte for byte;
    PCM WAV/AIFF become FLAC of the same bit depth (16 or 24, read as int32: bit-exact); other
    encodings (float, 32-bit) are copied as they are. Files are ordered by a hash (categories mix).
-6. manifest: `<out>/manifest.{json,md}` and, for a full build, `docs/corpus_manifest.{json,md}`.
+6. manifest: `<out>/manifest.{json,md}` and, for a full build, `docs/corpus_manifest.{json,md}`;
+   `<out>/files.jsonl` lists every packed file (member, shard, split, source path, licence,
+   cutoff) for attribution and for the model card.
 
 `--max-minutes-per-category N` builds a quick subset: per category, files are taken round-robin
 over its sources, each source in hash order, until N minutes (val: `--val-fraction` of N, at least
@@ -41,6 +51,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -48,7 +59,7 @@ import time
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +82,10 @@ ACTIVE_RANGE_DB = 70.0  # frames this far below the loudest are ignored by the h
 SIGNAL_BAND_HZ = (100.0, 8000.0)
 HISS_BAND_HZ = (10000.0, 18000.0)
 HISS_MIN_SPREAD_DB = 12.0  # the signal level must spread this much for the check to judge ...
-HISS_MAX_SPREAD_DB = 4.0  # ... and a 10-18 kHz level spreading less than this is steady hiss
+HISS_MAX_RISE_DB = 3.0  # ... and a 10-18 kHz band rising less than this when loud is steady hiss
 FLAC_SUBTYPES = {"PCM_16": "PCM_16", "PCM_S8": "PCM_16", "PCM_U8": "PCM_16", "PCM_24": "PCM_24"}
-ERROR_REASONS = {"TooShortAudio": "too_short", "EmptyAudio": "empty", "NonFiniteAudio": "non_finite",
-                 "UnsupportedRate": "unsupported_rate",
+ERROR_REASONS = {"TooShortAudio": "too_short", "EmptyAudio": "empty",
+                 "NonFiniteAudio": "non_finite", "UnsupportedRate": "unsupported_rate",
                  "UnsupportedChannels": "unsupported_channels"}
 TAR_BLOCK = 512
 TAR_RECORD = 20 * TAR_BLOCK  # tarfile pads the archive to whole records
@@ -91,7 +102,7 @@ class Source:
     category: str
     include: tuple[str, ...]
     exclude: tuple[str, ...] = ()
-    licence_files: tuple[str, ...] = ("*",)
+    licence_path: tuple[str, ...] = ()  # (regex, replacement): installed path -> DEP-5 path
     language_pattern: str | None = None
     languages: tuple[str, ...] = ()
 
@@ -100,6 +111,8 @@ class Source:
             raise ValueError(f"{self.name}: category must be one of {CATEGORIES}")
         if not self.include:
             raise ValueError(f"{self.name}: include must list at least one glob")
+        if len(self.licence_path) not in (0, 2):
+            raise ValueError(f"{self.name}: licence_path must be [regex, replacement]")
 
 
 @dataclass(eq=False)  # identity: candidates live in sets
@@ -110,6 +123,8 @@ class Candidate:
     rel: str  # path inside the package
     path: str  # path on disk
     split: str = "train"
+    licence: str = "UNKNOWN"
+    language: str | None = None  # from the source's language_pattern, if it has one
     measure: dict[str, Any] | None = None
     reason: str | None = None  # rejection reason; None = kept (once measured)
 
@@ -123,12 +138,12 @@ class Settings:
     """Measurement and packing settings (the CLI fills them)."""
 
     min_cutoff_hz: float = 18000.0
+    max_hf_drop_db: float = 15.0
     segment_s: float = 5.0
     max_segments: int = 12
     val_fraction: float = 0.05
     min_val_files: int = 3
     shard_mb: float = 40.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_sources(path: Path) -> list[Source]:
@@ -148,25 +163,41 @@ def load_sources(path: Path) -> list[Source]:
 # ---------------------------------------------------------------- 1. fetch + licence
 
 def fetch(package: str, version: str, work: Path) -> Path:
-    """`<work>/x/<package>`, downloading and extracting the pinned .deb if it is not there."""
-    root = work / "x" / package
-    debs = sorted(work.glob(f"{package}_*.deb"))
-    if not debs:
+    """`<work>/x/<package>`, downloading and extracting the pinned .deb if it is not there.
+
+    `<work>/x/<package>.version` records what was extracted; a tree without it is taken to come
+    from the pinned .deb in the work dir (how a hand-made `dpkg-deb -x` leaves it).
+    """
+    root, marker = work / "x" / package, work / "x" / f"{package}.version"
+    deb = _pinned_deb(package, version, work)
+    if deb is None:
         log.info("downloading %s=%s", package, version)
         work.mkdir(parents=True, exist_ok=True)
         subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=work, check=True)
-        debs = sorted(work.glob(f"{package}_*.deb"))
-    found = [_deb_version(d) for d in debs]
-    if version not in found:
-        raise SystemExit(f"{package}: pinned version {version}, found {found} in {work}")
-    deb = debs[found.index(version)]
+        deb = _pinned_deb(package, version, work)
+        if deb is None:
+            raise SystemExit(f"{package}: apt-get gave no .deb of version {version}")
+    if root.is_dir() and marker.is_file() and marker.read_text().strip() != version:
+        log.info("%s: extracted tree is %s, re-extracting %s", package,
+                 marker.read_text().strip(), version)
+        shutil.rmtree(root)
     if not root.is_dir():
         log.info("extracting %s", deb.name)
         tmp = root.with_name(root.name + ".part")
-        subprocess.run(["rm", "-rf", str(tmp)], check=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
         tmp.rename(root)
+    marker.write_text(version + "\n")
     return root
+
+
+def _pinned_deb(package: str, version: str, work: Path) -> Path | None:
+    """The .deb of `package` at `version` in `work`, if any (versions read with dpkg-deb)."""
+    for deb in sorted(work.glob(f"{package}_*.deb")):
+        if _deb_version(deb) == version:
+            return deb
+    return None
 
 
 def _deb_version(deb: Path) -> str:
@@ -194,18 +225,25 @@ def parse_copyright(text: str) -> list[tuple[list[str], str]]:
     return paragraphs
 
 
-def read_licence(root: Path, package: str, patterns: Sequence[str]) -> dict[str, Any]:
-    """Licences of the copyright paragraphs covering `patterns`, and those paragraphs."""
+def read_copyright(root: Path, package: str) -> list[tuple[list[str], str]]:
+    """The DEP-5 files paragraphs of the extracted package's copyright file ([] if none)."""
     path = root / "usr/share/doc" / package / "copyright"
-    if not path.is_file():
-        return {"licence": "UNKNOWN (no copyright file)", "paragraphs": []}
-    matched = []
-    for files, licence in parse_copyright(path.read_text(errors="replace")):
-        if any(f == p or (p != "*" and fnmatch.fnmatch(f, p)) for f in files for p in patterns):
-            matched.append({"files": files, "licence": licence})
-    licences = sorted({m["licence"] for m in matched})
-    return {"licence": "; ".join(licences) or "UNKNOWN (no matching paragraph)",
-            "paragraphs": matched}
+    return parse_copyright(path.read_text(errors="replace")) if path.is_file() else []
+
+
+def licence_of(rel: str, paragraphs: Sequence[tuple[list[str], str]],
+               licence_path: Sequence[str] = ()) -> str:
+    """DEP-5 rule: the last paragraph whose Files pattern matches the file's path wins.
+
+    `rel` (path inside the binary package) is first mapped to the source-tree path the copyright
+    file speaks of with `re.sub(*licence_path)`. `*` and `?` match any characters, `/` included.
+    """
+    path = re.sub(licence_path[0], licence_path[1], rel) if licence_path else rel
+    found = "UNKNOWN"
+    for files, licence in paragraphs:
+        if any(fnmatch.fnmatchcase(path, pattern) for pattern in files):
+            found = licence
+    return found
 
 
 # ---------------------------------------------------------------- 2. find + split
@@ -227,10 +265,14 @@ def find_files(source: Source, root: Path) -> tuple[list[Candidate], int]:
                 continue
             if any(fnmatch.fnmatchcase(low, g.lower()) for g in source.exclude):
                 continue
-            if pattern and source.languages and language_of(pattern, name) not in source.languages:
+            language = language_of(pattern, name) if pattern else None
+            if source.languages and language not in source.languages:
                 n_language += 1
                 continue
-            out.append(Candidate(source, rel, path))
+            out.append(Candidate(source, rel, path, language=language))
+    paragraphs = read_copyright(root, source.package)
+    for c in out:
+        c.licence = licence_of(c.rel, paragraphs, source.licence_path)
     return out, n_language
 
 
@@ -335,7 +377,7 @@ def band_levels(power: np.ndarray, sample_rate: int) -> list[float]:
     n_bands = int(min(sample_rate / 2, 22050.0) // 1000)
     levels = np.array([power[(freqs_hz >= 1000 * k) & (freqs_hz < 1000 * (k + 1))].mean()
                        for k in range(n_bands)])
-    levels_db = 10 * np.log10(np.maximum(levels, levels.max() * 1e-20))
+    levels_db = 10 * np.log10(np.maximum(levels, max(levels.max() * 1e-20, 1e-30)))
     return [round(float(v), 1) for v in levels_db - levels_db.max()]
 
 
@@ -392,13 +434,27 @@ def rejection(m: dict[str, Any], settings: Settings) -> str | None:
         return "silent"
     if m["cutoff_hz"] < settings.min_cutoff_hz:
         return "low_bandwidth"
-    spread = m.get("signal_spread_db")
-    if spread is not None and spread >= HISS_MIN_SPREAD_DB and \
-            m["hf_spread_db"] < HISS_MAX_SPREAD_DB:
-        return "hf_steady_hiss"
+    if hf_drop_db(m["band_db"], settings.min_cutoff_hz) > settings.max_hf_drop_db:
+        return "hf_drop"
+    if "hf_loud_db" in m:
+        signal_spread_db = m["signal_pct_db"][2] - m["signal_pct_db"][0]
+        hf_rise_db = m["hf_loud_db"] - m["hf_pct_db"][0]
+        if signal_spread_db >= HISS_MIN_SPREAD_DB and hf_rise_db < HISS_MAX_RISE_DB:
+            return "hf_steady_hiss"
     if packed_size_estimate(m) > settings.shard_mb * 1e6 - 3 * TAR_RECORD:
         return "larger_than_shard"
     return None
+
+
+def hf_drop_db(band_db: Sequence[float], min_cutoff_hz: float) -> float:
+    """How far (dB) the 2 kHz above `min_cutoff_hz` sit under the median band of 0.55-0.9 x it.
+
+    `band_db`: 1 kHz band levels from `band_levels`. Bands past the end count as silent.
+    """
+    top = int(min_cutoff_hz // 1000)
+    ref = band_db[int(0.55 * min_cutoff_hz // 1000):int(0.9 * min_cutoff_hz // 1000)]
+    above = [band_db[k] if k < len(band_db) else -200.0 for k in (top, top + 1)]
+    return float(np.median(ref) - 10 * np.log10(np.mean(np.power(10.0, np.array(above) / 10))))
 
 
 def packed_size_estimate(m: dict[str, Any]) -> int:
@@ -416,7 +472,6 @@ class Measurer:
         if self.cache_path.is_file():
             self.cache = json.loads(self.cache_path.read_text())
         self.pool = cf.ProcessPoolExecutor(jobs, initializer=_lower_priority) if jobs > 1 else None
-        self.n_done, self.t0 = 0, time.monotonic()
 
     def _key(self, path: str) -> str:
         st = os.stat(path)
@@ -427,7 +482,8 @@ class Measurer:
     def measure(self, candidates: Sequence[Candidate]) -> None:
         """Fill `measure` and `reason` of every candidate."""
         keys = [self._key(c.path) for c in candidates]
-        todo = sorted({k: c.path for k, c in zip(keys, candidates) if k not in self.cache}.items())
+        todo = sorted({k: c.path for k, c in zip(keys, candidates, strict=True)
+                       if k not in self.cache}.items())
         args = (self.settings.segment_s, self.settings.max_segments)
         paths = [p for _, p in todo]
         if self.pool is not None:
@@ -435,14 +491,14 @@ class Measurer:
                 measure_file, paths, *[[a] * len(paths) for a in args], chunksize=8)
         else:
             results = (measure_file(p, *args) for p in paths)
-        for (key, _), result in zip(todo, results):
+        t0 = time.monotonic()
+        for i, ((key, _), result) in enumerate(zip(todo, results, strict=True), 1):
             self.cache[key] = result
-            self.n_done += 1
-            if self.n_done % 250 == 0:
-                rate = self.n_done / (time.monotonic() - self.t0)
-                log.info("measured %d files (%.1f files/s)", self.n_done, rate)
+            if i % 250 == 0 or i == len(todo) >= 250:
+                rate = i / (time.monotonic() - t0)
+                log.info("measured %d/%d new files (%.1f files/s)", i, len(todo), rate)
                 self.save()
-        for key, c in zip(keys, candidates):
+        for key, c in zip(keys, candidates, strict=True):
             c.measure = self.cache[key]
             c.reason = rejection(c.measure, self.settings)
 
@@ -600,7 +656,7 @@ class ShardWriter:
         self.path, self.split, self.limit = path, split, limit_bytes
         self.tmp = path.with_name(path.name + ".part")
         self.tar = tarfile.open(self.tmp, "w", format=tarfile.GNU_FORMAT)
-        self.used, self.n_files, self.duration_s = 0, 0, 0.0
+        self.used, self.duration_s, self.members = 0, 0.0, []
         log.info("writing %s", path.name)
 
     def fits(self, n_bytes: int) -> bool:
@@ -613,7 +669,7 @@ class ShardWriter:
         info.size, info.mode, info.mtime = len(data), 0o644, 0
         self.tar.addfile(info, io.BytesIO(data))
         self.used = self.tar.offset
-        self.n_files += 1
+        self.members.append(name)
         self.duration_s += float((c.measure or {})["duration_s"])
 
     def close(self) -> dict[str, Any]:
@@ -622,13 +678,15 @@ class ShardWriter:
         size = self.path.stat().st_size
         assert size <= self.limit, (self.path, size)
         return {"name": self.path.name, "split": self.split, "bytes": size,
-                "files": self.n_files, "minutes": round(self.duration_s / 60, 2)}
+                "files": len(self.members), "minutes": round(self.duration_s / 60, 2),
+                "members": self.members}
 
 
 # ---------------------------------------------------------------- 6. manifest
 
-def build_manifest(sources: Sequence[Source], found: dict[str, int], language_dropped: dict[str, int],
-                   licences: dict[str, dict[str, Any]], measured: Sequence[Candidate],
+def build_manifest(sources: Sequence[Source], found: dict[str, int],
+                   language_dropped: dict[str, int],
+                   candidates: Sequence[Candidate], measured: Sequence[Candidate],
                    shards: Sequence[dict[str, Any]], settings: Settings, args: dict[str, Any]
                    ) -> dict[str, Any]:
     """Per source and per category counts, minutes and rejection reasons."""
@@ -642,14 +700,18 @@ def build_manifest(sources: Sequence[Source], found: dict[str, int], language_dr
         cutoffs = Counter(_cutoff_bucket(c.measure) for c in mine if c.measure)
         per_source[s.name] = {
             "package": s.package, "version": s.version, "category": s.category,
-            "licence": licences[s.name]["licence"],
-            "licence_paragraphs": licences[s.name]["paragraphs"],
+            "licence": "; ".join(sorted({c.licence for c in kept})) or "-",
+            "licences_of_found_files": dict(sorted(Counter(
+                c.licence for c in candidates if c.source.name == s.name).items())),
+            "minutes_kept_per_licence": _per_licence(kept),
             "files_found": found[s.name], "files_measured": len(mine), "files_kept": len(kept),
             "rejected": dict(sorted(reasons.items())),
             "cutoff_khz_histogram": dict(sorted(cutoffs.items())),
             "files_kept_per_split": _per_split(kept, lambda c: 1),
             "minutes_kept_per_split": _per_split(kept, lambda c: c.measure["duration_s"] / 60),
         }
+        if any(c.language for c in mine):
+            per_source[s.name]["languages"] = _per_language(mine)
     per_category = {}
     for category in CATEGORIES:
         rows = [v for v in per_source.values() if v["category"] == category]
@@ -665,20 +727,38 @@ def build_manifest(sources: Sequence[Source], found: dict[str, int], language_dr
               "minutes_kept_per_split": _sum_splits(v["minutes_kept_per_split"]
                                                     for v in per_category.values()),
               "shards": len(shards), "shard_bytes": sum(s["bytes"] for s in shards)}
-    return {"settings": {**{k: v for k, v in asdict(settings).items() if k != "extra"},
+    return {"settings": {**asdict(settings),
                          "min_duration_s": MIN_DURATION_S,
                          "hiss_check": {"signal_band_hz": SIGNAL_BAND_HZ,
                                         "hf_band_hz": HISS_BAND_HZ,
                                         "min_signal_spread_db": HISS_MIN_SPREAD_DB,
-                                        "max_hf_spread_db": HISS_MAX_SPREAD_DB},
+                                        "min_hf_rise_db": HISS_MAX_RISE_DB},
                          **args},
             "sources": per_source, "categories": per_category, "totals": totals,
-            "shards": list(shards)}
+            "shards": [{k: v for k, v in s.items() if k != "members"} for s in shards]}
+
+
+def _per_licence(kept: Sequence[Candidate]) -> dict[str, float]:
+    out: Counter[str] = Counter()
+    for c in kept:
+        out[c.licence] += c.measure["duration_s"] / 60
+    return {k: round(v, 2) for k, v in sorted(out.items())}
+
+
+def _per_language(measured: Sequence[Candidate]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for c in sorted(measured, key=lambda c: c.language or ""):
+        row = out.setdefault(c.language or "?", {"measured": 0, "kept": 0, "kept_minutes": 0.0})
+        row["measured"] += 1
+        if c.reason is None:
+            row["kept"] += 1
+            row["kept_minutes"] = round(row["kept_minutes"] + c.measure["duration_s"] / 60, 2)
+    return out
 
 
 def _cutoff_bucket(m: dict[str, Any]) -> str:
     if "cutoff_hz" not in m:
-        return "unmeasured"
+        return "not_analysed"  # unreadable or shorter than MIN_DURATION_S
     return f"{min(int(m['cutoff_hz'] // 1000), 22):02d}"
 
 
@@ -701,17 +781,25 @@ def manifest_markdown(man: dict[str, Any]) -> str:
     """A readable rendering of the manifest."""
     st = man["settings"]
     lines = ["# JaT-SR training corpus manifest", "",
-             "Generated by `scripts/build_corpus.py` from `scripts/corpus_sources.toml`; the corpus "
-             "itself (tar shards) stays out of git. Unpack for training with "
+             "Generated by `scripts/build_corpus.py` from `scripts/corpus_sources.toml`; the "
+             "corpus itself (tar shards) stays out of git. Unpack for training with "
              "`for t in train-*.tar; do tar -xf $t -C train; done` (same for `val`).", "",
-             f"Kept: cutoff >= {st['min_cutoff_hz']:.0f} Hz, >= {st['min_duration_s']:g} s, "
-             f"not silent, no steady 10-18 kHz hiss; bandwidth measured on up to "
+             f"Kept: cutoff >= {st['min_cutoff_hz']:.0f} Hz (`detect_cutoff`), 18-20 kHz at most "
+             f"{st['max_hf_drop_db']:g} dB under 10-16 kHz (`hf_drop`), no steady 10-18 kHz hiss "
+             f"(`hf_steady_hiss`), >= {st['min_duration_s']:g} s, not silent; measured on up to "
              f"{st['max_segments']} x {st['segment_s']:g} s excerpts per file. Validation: "
              f"{st['val_fraction']:.0%} of files by path hash (at least {st['min_val_files']} "
-             f"per category). Shards <= {st['shard_mb']:g} MB.", ""]
+             f"per category). Shards <= {st['shard_mb']:g} MB: uncompressed tar, OGG/Opus/FLAC "
+             "copied byte for byte, PCM WAV/AIFF as bit-exact FLAC of the same bit depth. "
+             "`files.jsonl` next to the shards lists every file with its licence.", "",
+             "Rebuild: `python scripts/build_corpus.py` (fetches the pinned .debs with "
+             "`apt-get download` into `--work` if missing; measurements are cached there).", ""]
     if st.get("max_minutes_per_category"):
-        lines += [f"**Subset build**: at most ~{st['max_minutes_per_category']} minutes per "
-                  "category; only the files looked at were measured.", ""]
+        cap = st.get("max_mb_per_category")
+        lines += [f"**Subset build**: about {st['max_minutes_per_category']:g} minutes per "
+                  "category" + (f" and at most ~{cap:g} MB" if cap else "") + ", files taken "
+                  "round-robin over sources in hash order; only the files looked at were "
+                  "measured (the split is the full build's).", ""]
     lines += ["## Per category (minutes kept)", "",
               "| category | train min | val min | train files | val files |",
               "|---|---:|---:|---:|---:|"]
@@ -726,26 +814,55 @@ def manifest_markdown(man: dict[str, Any]) -> str:
                  f"{t['files_kept_per_split']['val']:.0f} |")
     lines += ["", "## Per source", "",
               "| source | package | version | category | licence | found | measured | kept "
-              "| train min | val min | rejected |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+              "| train min | val min | rejected |",
+              "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     for name, v in man["sources"].items():
         rej = ", ".join(f"{k} {n}" for k, n in v["rejected"].items()) or "-"
         m = v["minutes_kept_per_split"]
         lines.append(f"| {name} | {v['package']} | {v['version']} | {v['category']} | "
                      f"{v['licence']} | {v['files_found']} | {v['files_measured']} | "
                      f"{v['files_kept']} | {m['train']:.1f} | {m['val']:.1f} | {rej} |")
-    lines += ["", "Measured cutoff histogram (files per kHz bucket; 22 = 22 kHz and above):", ""]
+    for name, v in man["sources"].items():
+        if "languages" in v:
+            langs = ", ".join(f"{k} {r['kept']}/{r['measured']} ({r['kept_minutes']:.1f} min)"
+                              for k, r in v["languages"].items())
+            lines += ["", f"{name} per language (kept/measured files): {langs}"]
+    lines += ["", "Measured cutoff histogram (files per kHz bucket; 22 = 22 kHz and above, which "
+              "is also what `detect_cutoff` returns when it finds no edge it trusts; "
+              "not_analysed = shorter than 1 s or unreadable):", ""]
     for name, v in man["sources"].items():
         hist = " ".join(f"{k}:{n}" for k, n in v["cutoff_khz_histogram"].items())
         lines.append(f"- {name}: {hist}")
     lines += ["", f"## Shards ({t['shards']}, {t['shard_bytes'] / 1e6:.1f} MB)", "",
               "| shard | files | minutes | MB |", "|---|---:|---:|---:|"]
     for s in man["shards"]:
-        lines.append(f"| {s['name']} | {s['files']} | {s['minutes']:.1f} | {s['bytes'] / 1e6:.2f} |")
-    lines += ["", "## Licence paragraphs used", ""]
+        lines.append(f"| {s['name']} | {s['files']} | {s['minutes']:.1f} "
+                     f"| {s['bytes'] / 1e6:.2f} |")
+    lines += ["", "## Licences (per file, from `/usr/share/doc/<package>/copyright`: the last "
+              "matching DEP-5 paragraph wins); minutes kept", ""]
     for name, v in man["sources"].items():
-        lines.append(f"- **{name}** (`/usr/share/doc/{v['package']}/copyright`): " + "; ".join(
-            f"{' '.join(p['files'])} -> {p['licence']}" for p in v["licence_paragraphs"]))
+        lines.append(f"- **{name}**: " + "; ".join(
+            f"{k} {m:.1f} min" for k, m in v["minutes_kept_per_licence"].items()))
     return "\n".join(lines) + "\n"
+
+
+def write_file_index(kept: Sequence[Candidate], shards: Sequence[dict[str, Any]], path: Path
+                     ) -> None:
+    """One JSON line per packed file: member, shard, source, licence, measurements."""
+    shard_of = {m: s["name"] for s in shards for m in s["members"]}
+    lines = []
+    for c in sorted(kept, key=lambda c: member_name(c)):
+        m = c.measure or {}
+        lines.append(json.dumps({
+            "member": member_name(c), "shard": shard_of[member_name(c)], "split": c.split,
+            "source": c.source.name, "package": c.source.package, "version": c.source.version,
+            "path": c.rel, "licence": c.licence, "language": c.language,
+            "duration_s": round(m["duration_s"], 3), "sample_rate": m["sample_rate"],
+            "channels": m["channels"], "format": m["format"], "subtype": m["subtype"],
+            "cutoff_hz": round(m["cutoff_hz"], 1)}))
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
 
 
 def write_manifest(man: dict[str, Any], json_path: Path, md_path: Path) -> None:
@@ -766,8 +883,6 @@ def build(sources: Sequence[Source], work: Path, out: Path, settings: Settings,
     """Run steps 1-6; returns the manifest (also written to `<out>/manifest.{json,md}`)."""
     sources = [s for s in sources if s.category in categories]
     roots = {p: fetch_fn(p, v, work) for p, v in sorted({(s.package, s.version) for s in sources})}
-    licences = {s.name: read_licence(roots[s.package], s.package, s.licence_files)
-                for s in sources}
     candidates, found, dropped = [], {}, {}
     for s in sources:
         files, dropped[s.name] = find_files(s, roots[s.package])
@@ -790,8 +905,9 @@ def build(sources: Sequence[Source], work: Path, out: Path, settings: Settings,
     shards = pack_shards(kept, out, settings.shard_mb)
     args = {"max_minutes_per_category": max_minutes, "max_mb_per_category": max_mb,
             "categories": list(categories)}
-    man = build_manifest(sources, found, dropped, licences, measured, shards, settings, args)
+    man = build_manifest(sources, found, dropped, candidates, measured, shards, settings, args)
     write_manifest(man, out / "manifest.json", out / "manifest.md")
+    write_file_index(kept, shards, out / "files.jsonl")
     return man
 
 
@@ -808,6 +924,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --max-minutes-per-category: also cap packed MB per category")
     parser.add_argument("--categories", nargs="+", choices=CATEGORIES, default=list(CATEGORIES))
     parser.add_argument("--min-cutoff-hz", type=float, default=18000.0)
+    parser.add_argument("--max-hf-drop-db", type=float, default=15.0)
     parser.add_argument("--segment-s", type=float, default=5.0)
     parser.add_argument("--max-segments", type=int, default=12)
     parser.add_argument("--val-fraction", type=float, default=0.05)
@@ -817,8 +934,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("engine").setLevel(logging.WARNING)
-    settings = Settings(args.min_cutoff_hz, args.segment_s, args.max_segments, args.val_fraction,
-                        args.min_val_files, args.shard_mb)
+    settings = Settings(args.min_cutoff_hz, args.max_hf_drop_db, args.segment_s,
+                        args.max_segments, args.val_fraction, args.min_val_files, args.shard_mb)
     man = build(load_sources(args.sources), args.work, args.out, settings,
                 args.max_minutes_per_category, args.categories, args.jobs,
                 args.max_mb_per_category)

@@ -45,8 +45,14 @@ class StepBatches(IterableDataset):
             step += workers
 
 
+def _single_threaded(_worker_id: int) -> None:
+    # Each worker is one core's worth of work; intra-op threads in every worker would
+    # oversubscribe the CPU (measured: 6 steps/s of batch 64 on 16 cores without this).
+    torch.set_num_threads(1)
+
+
 def make_loader(batches: StepBatches, num_workers: int, device: torch.device) -> DataLoader:
     """A DataLoader over whole steps (batch_size=None), pinned for CUDA."""
     return DataLoader(batches, batch_size=None, num_workers=num_workers,
-                      pin_memory=device.type == "cuda",
+                      pin_memory=device.type == "cuda", worker_init_fn=_single_threaded,
                       persistent_workers=False, prefetch_factor=4 if num_workers else None)

@@ -7,7 +7,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from engine.config import SamplerConfig
+from engine.audio.cutoff import detect_cutoff
+from engine.config import SAMPLE_RATE, SamplerConfig
 from engine.metrics import lsd_bands
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, sample
@@ -17,7 +18,11 @@ from engine.training.data import ValidationSet
 @torch.no_grad()
 def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
              device: torch.device, batch: int = 16) -> dict[str, float]:
-    """val/lsd, val/lsd_high, val/lsd_low (+ _sinc) overall and per cutoff (e.g. val/lsd@8000)."""
+    """val/lsd, val/lsd_high, val/lsd_low (+ _sinc) overall and per cutoff (e.g. val/lsd@8000).
+
+    Items are grouped by their nominal cutoff; as in the pipeline, the band kept from the input
+    and the low/high split of the metric use the cutoff detected on the LR audio itself.
+    """
     was_training = model.net.training
     model.net.eval()
     scores: dict[str, list[float]] = defaultdict(list)
@@ -32,13 +37,14 @@ def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
             noise = initial_noise(tuple(cond.shape), list(range(start, start + len(items))),
                                   device)
             z = sample(model.net, cond, sampler, noise)
-            out = model.codec.decode(z, length=lr.shape[-1], keep=lr, cutoff_hz=cutoff)
+            detected = min(detect_cutoff(np.stack([it.lr for it in items]), SAMPLE_RATE), cutoff)
+            out = model.codec.decode(z, length=lr.shape[-1], keep=lr, cutoff_hz=detected)
             out_np = out[:, 0].float().cpu().numpy()
             for it, restored in zip(items, out_np, strict=True):
-                for name, value in lsd_bands(it.hr, restored, cutoff).items():
+                for name, value in lsd_bands(it.hr, restored, detected).items():
                     scores[f"val/{name}"].append(value)
                     scores[f"val/{name}@{cutoff:.0f}"].append(value)
-                for name, value in lsd_bands(it.hr, it.lr, cutoff).items():
+                for name, value in lsd_bands(it.hr, it.lr, detected).items():
                     scores[f"val/{name}_sinc"].append(value)
                     scores[f"val/{name}_sinc@{cutoff:.0f}"].append(value)
     model.net.train(was_training)
