@@ -248,12 +248,15 @@ class Restorer:
         total = round(info.frames * SAMPLE_RATE / info.sample_rate)
         writer = AtomicWriter(out_path, SAMPLE_RATE, info.channels, format=fmt, subtype=subtype,
                               overwrite=overwrite, inputs=(in_path,))
+        last = Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps)
         with writer, contextlib.closing(
                 iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:
-            yield from self.iter_restore(blocks, total, info.channels, cutoff, writer.write)
-        yield Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps, UpsampleResult(
-            in_path, out_path, info.sample_rate, info.channels, info.duration_s, cutoff,
-            cutoff < FULL_BAND_HZ, time.perf_counter() - start))
+            for last in self.iter_restore(blocks, total, info.channels, cutoff, writer.write):
+                yield last
+        yield Progress(1.0, last.chunks_done, last.chunks_total, last.steps, last.steps,
+                       UpsampleResult(
+                           in_path, out_path, info.sample_rate, info.channels, info.duration_s,
+                           cutoff, cutoff < FULL_BAND_HZ, time.perf_counter() - start))
 
     @staticmethod
     def _cutoff(override: float | None, detect: Callable[[], float], sample_rate: int) -> float:
