@@ -111,3 +111,11 @@ def test_info_prints_v2_parameter_count(capsys):
 def test_no_arguments_prints_help(capsys):
     assert main([]) == 0
     assert "upsample" in capsys.readouterr().out
+
+
+def test_default_model_is_shipped_and_restores_a_phone_clip(tmp_path):
+    src = _input(tmp_path, 8000, 1, 1.0)
+    assert main(["upsample", str(src), "--model", "default", "--steps", "2", "--device",
+                 "cpu"]) == 0
+    y, rate = sf.read(tmp_path / "in.jatsr.wav")
+    assert rate == SAMPLE_RATE and abs(len(y) - SAMPLE_RATE) <= 1
