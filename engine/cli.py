@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.command is None:
+    if args.command is None:  # `jatsr` alone opens the app (app/cli.py); here: headless help
         parser.print_help()
         return EXIT_OK
     from engine.codecs import CodecError
