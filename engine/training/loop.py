@@ -213,8 +213,11 @@ class Trainer:
         window: dict[str, list[float]] = defaultdict(list)
         tick = start = time.perf_counter()
         deadline = None if cfg.max_minutes is None else start + 60 * cfg.max_minutes
+        waited = 0.0  # seconds spent waiting for the DataLoader since the last log
+        fetch = time.perf_counter()
         try:
             for micro in loader:
+                waited += time.perf_counter() - fetch
                 if deadline is not None and time.perf_counter() > deadline:
                     log.info("time budget of %g min reached at step %d", cfg.max_minutes,
                              self.step_idx)
@@ -227,6 +230,8 @@ class Trainer:
                     now = time.perf_counter()
                     means = {k: float(np.mean(v)) for k, v in window.items()}
                     means["perf/steps_per_s"] = len(window["loss/flow"]) / (now - tick)
+                    means["perf/data_wait_frac"] = waited / (now - tick)
+                    waited = 0.0
                     window.clear()
                     tick = now
                     self.logger.log(self.step_idx, means)
@@ -239,6 +244,7 @@ class Trainer:
                     path = self.save()
                     saved_at = self.step_idx
                     yield TrainEvent("checkpoint", self.step_idx, total, message=str(path))
+                fetch = time.perf_counter()
             if self._stop.is_set() and last_val != self.step_idx:
                 yield from self._validate_event(total)  # the run's final score
         finally:
