@@ -92,3 +92,14 @@ def write_wav(path: Path, x: np.ndarray, rate: int, subtype: str = "PCM_16") -> 
     """Write (S,) or (Ch, S) float audio."""
     sf.write(path, x.T if x.ndim == 2 else x, rate, subtype=subtype)
     return path
+
+
+def band_lsd(a: torch.Tensor, b: torch.Tensor, lo_hz: float = 0.0, hi_hz: float = 1e9) -> float:
+    """LSD (log10 power, clamp 1e-8) of two (B, 1, S) signals over codec-STFT bins in [lo, hi)."""
+    from engine.codecs import bands
+
+    freqs = bands.bin_freqs_hz()
+    sel = (freqs >= lo_hz) & (freqs < hi_hz)
+    pa = bands.analyze(a)[:, sel].abs().square().clamp_min(1e-8).log10()
+    pb = bands.analyze(b)[:, sel].abs().square().clamp_min(1e-8).log10()
+    return float((pa - pb).square().mean(dim=1).sqrt().mean())

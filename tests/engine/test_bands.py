@@ -9,6 +9,7 @@ import torch
 
 from engine.codecs import bands
 from engine.config import SAMPLE_RATE
+from tests.engine.conftest import band_lsd
 
 
 def _tone(freq_hz: float, num_samples: int, amp: float = 0.5) -> torch.Tensor:
@@ -19,14 +20,6 @@ def _tone(freq_hz: float, num_samples: int, amp: float = 0.5) -> torch.Tensor:
     fade[:2048], fade[-2048:] = ramp, ramp.flip(0)
     return (amp * fade * torch.sin(2 * math.pi * freq_hz * t))[None, None]  # (1, 1, S)
 
-
-def _lsd(a: torch.Tensor, b: torch.Tensor, lo_hz: float = 0.0, hi_hz: float = 1e9) -> float:
-    """Log-spectral distance (log10 power, clamp 1e-8) over bins in [lo_hz, hi_hz)."""
-    freqs = bands.bin_freqs_hz()
-    sel = (freqs >= lo_hz) & (freqs < hi_hz)
-    pa = bands.analyze(a)[:, sel].abs().square().clamp_min(1e-8).log10()
-    pb = bands.analyze(b)[:, sel].abs().square().clamp_min(1e-8).log10()
-    return float((pa - pb).square().mean(dim=1).sqrt().mean())
 
 
 def test_keep_weights_shape_and_ends() -> None:
@@ -62,8 +55,8 @@ def test_merge_takes_low_tone_from_keep_and_high_tone_from_generated() -> None:
     expected = _tone(1000.0, n) + _tone(12000.0, n)
     assert out.shape == keep.shape
     assert float((out - expected).norm() / expected.norm()) < 1e-4
-    assert _lsd(out, keep, hi_hz=4800.0) < 0.05
-    assert _lsd(out, generated, lo_hz=5200.0) < 0.05
+    assert band_lsd(out, keep, hi_hz=4800.0) < 0.05
+    assert band_lsd(out, generated, lo_hz=5200.0) < 0.05
 
 
 def test_merge_noise_below_cutoff_is_keep() -> None:
@@ -72,8 +65,8 @@ def test_merge_noise_below_cutoff_is_keep() -> None:
     keep = 0.1 * torch.randn(2, 1, n, generator=g)
     generated = 0.1 * torch.randn(2, 1, n, generator=g)
     out = bands.merge_bands(generated, keep, cutoff_hz=8000.0, transition_hz=300.0)
-    assert _lsd(out, keep, hi_hz=7800.0) < 0.05
-    assert _lsd(out, generated, lo_hz=8200.0) < 0.05
+    assert band_lsd(out, keep, hi_hz=7800.0) < 0.05
+    assert band_lsd(out, generated, lo_hz=8200.0) < 0.05
     # Bins below 6.5 kHz are copied, then resynthesised: equal to float precision away from
     # the two edge frames, where cutting the crossfaded signal back to S samples leaks.
     low_out = bands.analyze(out)[:, :300, 2:-2]

@@ -10,6 +10,7 @@ import torch
 
 from engine.codecs import CodecError, STFTCodec, bands, build_codec
 from engine.config import LATENT_CHANNELS, SAMPLE_RATE
+from tests.engine.conftest import band_lsd
 
 
 def _harmonic(num_samples: int, f0_hz: float = 196.0, batch: int = 1) -> torch.Tensor:
@@ -24,13 +25,6 @@ def _harmonic(num_samples: int, f0_hz: float = 196.0, batch: int = 1) -> torch.T
     wav = 0.25 * fade * wav
     return torch.stack([wav * (0.5 + 0.5 * i) for i in range(batch)])[:, None]
 
-
-def _lsd(a: torch.Tensor, b: torch.Tensor, lo_hz: float = 0.0, hi_hz: float = 1e9) -> float:
-    freqs = bands.bin_freqs_hz()
-    sel = (freqs >= lo_hz) & (freqs < hi_hz)
-    pa = bands.analyze(a)[:, sel].abs().square().clamp_min(1e-8).log10()
-    pb = bands.analyze(b)[:, sel].abs().square().clamp_min(1e-8).log10()
-    return float((pa - pb).square().mean(dim=1).sqrt().mean())
 
 
 def _spectral_convergence(wav: torch.Tensor, target_mag: torch.Tensor, k0: int) -> float:
@@ -142,12 +136,12 @@ def test_decode_keeps_input_band_and_fills_high_band(codec: STFTCodec) -> None:
     out = codec.decode(z, n, keep=keep, cutoff_hz=cutoff, transition_hz=300.0,
                        generator=torch.Generator().manual_seed(0))
     assert out.shape == ref.shape and torch.isfinite(out).all()
-    assert _lsd(out, keep, hi_hz=cutoff - 150.0) < 0.05
+    assert band_lsd(out, keep, hi_hz=cutoff - 150.0) < 0.05
     low_out = bands.analyze(out)[:, : int(4000 / bands.BIN_HZ), 2:-2]
     low_keep = bands.analyze(keep)[:, : int(4000 / bands.BIN_HZ), 2:-2]
     assert float((low_out - low_keep).abs().max() / low_keep.abs().max()) < 1e-5
-    assert _lsd(out, ref, lo_hz=cutoff + 150.0) < 0.5
-    assert _lsd(keep, ref, lo_hz=cutoff + 150.0) > 3.0  # the input really lacked the band
+    assert band_lsd(out, ref, lo_hz=cutoff + 150.0) < 0.5
+    assert band_lsd(keep, ref, lo_hz=cutoff + 150.0) > 3.0  # the input really lacked the band
 
 
 def test_decode_is_deterministic_and_batch_split_invariant() -> None:
