@@ -48,17 +48,20 @@ def stft_power(x: np.ndarray, n_fft: int = N_FFT, hop: int = HOP_SAMPLES,
     group = max(1, math.ceil(n_frames / max_columns))
     n_columns = math.ceil(n_frames / group)
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    power = np.zeros((n_columns, n_fft // 2 + 1), np.float64)
-    counts = np.zeros(n_columns)
+    block_frames = group * max(1, FRAMES_PER_BLOCK // group)  # whole columns per block
+    power = np.zeros((n_columns, n_fft // 2 + 1), np.float32)
     for c in range(channels):
         frames = np.lib.stride_tricks.sliding_window_view(padded[:, c], n_fft)[::hop][:n_frames]
-        for start in range(0, n_frames, FRAMES_PER_BLOCK):
-            block = frames[start : start + FRAMES_PER_BLOCK] * window  # (n, n_fft)
-            p = np.abs(np.fft.rfft(block, axis=1)) ** 2  # (n, F)
-            cols = np.arange(start, start + block.shape[0]) // group
-            np.add.at(power, cols, p)
-            np.add.at(counts, cols, 1.0)
-    power /= np.maximum(counts, 1.0)[:, None] * (window.sum() ** 2)
+        for start in range(0, n_frames, block_frames):
+            block = frames[start : start + block_frames] * window  # (n, n_fft) float32
+            spec = np.fft.rfft(block, axis=1)  # (n, F) complex64
+            p = spec.real**2 + spec.imag**2
+            first = start // group
+            sums = np.add.reduceat(p, np.arange(0, p.shape[0], group), axis=0)  # (cols, F)
+            power[first : first + sums.shape[0]] += sums
+    counts = np.full(n_columns, group * channels, np.float32)
+    counts[-1] = (n_frames - (n_columns - 1) * group) * channels
+    power /= counts[:, None] * np.float32(window.sum() ** 2)
     return np.ascontiguousarray(power.T)  # (F, T)
 
 

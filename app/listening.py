@@ -28,7 +28,7 @@ class Listening(QObject):
     clip_loaded = Signal(object)  # ClipData
     views_ready = Signal(object)  # ViewData
     cleared = Signal()
-    availability_changed = Signal(bool, str)  # can play, why not / hint
+    availability_changed = Signal(bool, str, int)  # can play, why not / hint, sources
     mode_changed = Signal(int)
     loop_changed = Signal(bool)
     message = Signal(str)
@@ -70,12 +70,12 @@ class Listening(QObject):
 
     def _report_availability(self) -> None:
         if not self.player.available:
-            self.availability_changed.emit(False, self._audio_reason)
+            self.availability_changed.emit(False, self._audio_reason, 0)
         elif not self.player.has_sources:
-            self.availability_changed.emit(False, "Select a file in the queue to listen.")
+            self.availability_changed.emit(False, "Select a file in the queue to listen.", 0)
         else:
             hint = "" if self.player.source_count > 1 else "Only A until the file is restored."
-            self.availability_changed.emit(True, hint)
+            self.availability_changed.emit(True, hint, self.player.source_count)
 
     # ---- item selection ----
     def show_item(self, job_id: int) -> None:
@@ -97,12 +97,6 @@ class Listening(QObject):
         job.signals.failed.connect(self._on_clip_job_failed)
         self._job = job
         self.runner.start(job)
-
-    @Slot(int)
-    def on_item_finished(self, job_id: int) -> None:
-        if job_id == self.current_job_id or self.current_job_id == 0:
-            self.current_job_id = job_id
-            self.show_item(job_id)
 
     def _clear(self) -> None:
         self._shown = None

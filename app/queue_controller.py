@@ -27,7 +27,7 @@ from app.workers.messages import (
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_WAIT_MS = 5000
+SHUTDOWN_WAIT_MS = 60_000  # a cancelled job ends after its current sampler step
 
 
 class QueueController(QObject):
@@ -73,8 +73,9 @@ class QueueController(QObject):
     def add_paths(self, paths: list[str]) -> None:
         """Files and folders: expanded off the GUI thread, then probed one by one."""
         if paths:
-            job = self.runner.start(ScanJob([str(p) for p in paths]))
+            job = ScanJob([str(p) for p in paths])
             job.signals.done.connect(self._on_scan_done)
+            self.runner.start(job)
 
     def process(self, job_ids: list[int]) -> int:
         """Queue these items (those that can be processed); returns how many were queued."""
@@ -141,9 +142,10 @@ class QueueController(QObject):
         for job_id in self.model.add_paths(paths):
             item = self.model.item(job_id)
             assert item is not None
-            job = self.runner.start(ProbeJob(job_id, item.path))
+            job = ProbeJob(job_id, item.path)
             job.signals.done.connect(self._on_probe_done)
             job.signals.failed.connect(self._on_probe_failed)
+            self.runner.start(job)
 
     @Slot(object)
     def _on_probe_done(self, result: ProbeResult) -> None:

@@ -47,6 +47,14 @@ _EXPORTS = {
     "detect_cutoff_file": "engine.audio.cutoff",
     "lsd": "engine.metrics",
     "lsd_bands": "engine.metrics",
+    # training
+    "TrainConfig": "engine.config",
+    "FINETUNE": "engine.config",
+    "DataConfig": "engine.training.data",
+    "Trainer": "engine.training.loop",
+    "TrainEvent": "engine.training.loop",
+    "NonFiniteLossError": "engine.training.loop",
+    "export_checkpoint": "engine.training.export",
     # pipeline
     "Restorer": "engine.pipeline",
     "Progress": "engine.pipeline",

@@ -1,4 +1,7 @@
-"""`jatsr` command line: upsample, info, models. The only engine module that prints."""
+"""`jatsr` headless commands: upsample, train, export, eval, info, models.
+
+The only engine module that prints.
+"""
 
 from __future__ import annotations
 
@@ -73,6 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(sub.add_parser("train", help="train or fine-tune on folders of audio"))
     add_export_arguments(sub.add_parser("export", help="checkpoint -> model file"))
 
+    ev = sub.add_parser("eval", help="score a model and the baselines on full-band audio")
+    ev.add_argument("folders", nargs="+", type=Path, metavar="DIR",
+                    help="folders of full-band reference audio (<category>/<source>/...)")
+    ev.add_argument("--model", default="default",
+                    help="'default', a model file path, or 'none' (baselines only)")
+    ev.add_argument("--baselines", nargs="*", choices=["sinc", "dsp"], default=["sinc", "dsp"])
+    ev.add_argument("--conditions", nargs="+", choices=["8k", "16k", "22.05k", "lp16k"],
+                    default=["8k", "16k", "22.05k", "lp16k"], help="simulated inputs")
+    ev.add_argument("--out", type=Path, default=None, help="default: runs/eval-<date>")
+    ev.add_argument("--steps", type=_positive_int, default=SamplerConfig.steps)
+    ev.add_argument("--solver", choices=["euler", "heun"], default="euler")
+    ev.add_argument("--device", default="auto", help="auto, cuda or cpu")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--max-files", type=_positive_int, default=None,
+                    help="at most N files, spread over categories (deterministic)")
+    ev.add_argument("--seconds", type=float, default=None,
+                    help="score the centred S-second excerpt of each file")
+    ev.add_argument("--examples", type=int, default=4, help="spectrogram figures to draw")
+    ev.add_argument("--categories-from-path", action=argparse.BooleanOptionalAction,
+                    default=True, help="category = first folder under DIR (else 'all')")
+
     models = sub.add_parser("models", help="list models; download DAC weights on request")
     models_sub = models.add_subparsers(dest="models_command")
     models_sub.add_parser("list", help="list the shipped models")
@@ -127,6 +151,69 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failures else EXIT_OK
 
 
+def _eval_command_line(args: argparse.Namespace) -> str:
+    """The evaluation's settings as a `jatsr eval` command line, for the report."""
+    import shlex
+
+    words = [*map(str, args.folders), "--model", args.model, "--baselines", *args.baselines,
+             "--conditions", *args.conditions, "--steps", str(args.steps), "--solver",
+             args.solver, "--seed", str(args.seed), "--examples", str(args.examples)]
+    if args.seconds:
+        words += ["--seconds", f"{args.seconds:g}"]
+    if args.max_files:
+        words += ["--max-files", str(args.max_files)]
+    if not args.categories_from_path:
+        words.append("--no-categories-from-path")
+    return "jatsr eval " + shlex.join(words)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import datetime
+
+    from engine.eval.evaluate import EvalConfig, hardware_summary, run_eval
+    from engine.pipeline import Restorer, resolve_device
+
+    systems = tuple(args.baselines) + (() if args.model == "none" else ("model",))
+    if not systems:
+        print("error: nothing to evaluate (--model none and no --baselines)", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = EvalConfig(tuple(args.folders), systems, tuple(args.conditions), args.seconds,
+                     args.max_files, args.examples, args.categories_from_path)
+    now = datetime.datetime.now()
+    out_dir = args.out or Path("runs") / f"eval-{now:%Y-%m-%d-%H%M}"
+    device = resolve_device(args.device)
+    meta = {"model": "none (baselines only)", "date": f"{now:%Y-%m-%d %H:%M}",
+            "hardware": f"{hardware_summary(str(device))}; device {device}",
+            "excerpts": f"centred {args.seconds:g} s" if args.seconds else "whole files",
+            "command": f"`{_eval_command_line(args)}`"}
+    restorer = None
+    if "model" in systems:
+        from engine.modelfile import load_model, resolve_model_path
+
+        model = load_model(resolve_model_path(args.model), device=device)
+        sampler = SamplerConfig(steps=args.steps, solver=args.solver, seed=args.seed)
+        restorer = Restorer(model, sampler, PipelineConfig(), device)
+        params = sum(p.numel() for p in model.net.parameters())
+        path = Path(model.path or args.model).resolve()
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        meta["model"] = (f"{model.name} (`{shown}`, {params / 1e6:.2f}M parameters, "
+                         f"codec {model.codec.name})")
+        meta["sampling"] = f"{args.steps} {args.solver} steps, seed {args.seed}"
+    for done in run_eval(cfg, out_dir, restorer, meta):
+        head = f"[{done.index + 1}/{done.total}] {done.file.rel}"
+        if done.skipped is not None:
+            print(f"{head}: skipped ({done.skipped})")
+            continue
+        per_system: dict[str, list[float]] = {}
+        for row in done.rows:
+            value = row["lsd"] if row["lsd"] is not None else float("nan")
+            per_system.setdefault(row["system"], []).append(value)
+        scores = "  ".join(f"{s} {sum(v) / len(v):.2f}" for s, v in per_system.items())
+        print(f"{head}: mean LSD {scores}", flush=True)
+    print(f"report: {out_dir / 'report.md'}")
+    return EXIT_OK
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from engine.model.dit import PRESETS, DiT, param_counts
     from engine.modelfile import load_model, resolve_model_path
@@ -178,8 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.modelfile import ModelFileError
     from engine.training.cli import run_export, run_train
 
-    handlers = {"upsample": _cmd_upsample, "info": _cmd_info, "models": _cmd_models,
-                "train": run_train, "export": run_export}
+    handlers = {"upsample": _cmd_upsample, "eval": _cmd_eval, "info": _cmd_info,
+                "models": _cmd_models, "train": run_train, "export": run_export}
     try:
         return handlers[args.command](args)
     except (ModelFileError, CodecError, RuntimeError, ValueError, OSError) as e:

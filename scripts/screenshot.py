@@ -1,12 +1,12 @@
 """Take a real screenshot of the main window after restoring the example phone call.
 
-    .venv/bin/python scripts/screenshot.py [--model PATH] [--out docs/screenshot.png]
+    .venv/bin/python scripts/screenshot.py [--model default|PATH] [--out docs/screenshot.png]
 
 Runs the app under Xvfb when the `Xvfb` binary exists (Debian: xvfb libxcb-icccm4
 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0) and grabs the window from the X server;
-otherwise it renders offscreen with `QWidget.grab()`. Without --model a tiny model is trained
-on the fly (a few seconds; needs the dev install, it reuses the engine tests' helper). All files
-it makes go to a temporary folder except the PNG.
+otherwise it renders offscreen with `QWidget.grab()`. Without --model it uses the shipped model,
+or, when none ships, trains a tiny one on the fly (needs the dev install: it reuses the engine
+tests' helper). Everything it makes goes to a temporary folder, except the PNG.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ log = logging.getLogger("screenshot")
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="model file (default: train a tiny one)")
+    parser.add_argument("--model", help="model file (default: the shipped model, else a tiny "
+                                        "one trained on the fly)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
-    parser.add_argument("--steps", type=int, default=4, help="sampler steps")
+    parser.add_argument("--steps", type=int, default=16, help="sampler steps")
     parser.add_argument("--size", default="1600x1000", help="window size WxH")
     parser.add_argument("--offscreen", action="store_true", help="never use Xvfb")
     parser.add_argument("--train-steps", type=int, default=40)
@@ -65,6 +66,17 @@ def train_model(work: Path, steps: int) -> Path:
 
     log.info("training a tiny model for %d steps", steps)
     return save_model(work / "tiny", train_tiny(synth_clip(6.0, seed=1), steps=steps))
+
+
+def shipped_model() -> str | None:
+    """'default' when a model ships in resources/models, else None."""
+    import engine
+
+    try:
+        engine.default_model_path()
+    except engine.ModelFileError:
+        return None
+    return "default"
 
 
 def make_inputs(work: Path) -> list[Path]:
@@ -122,7 +134,7 @@ def take(args: argparse.Namespace, work: Path, width: int, height: int, real: bo
     from app.settings import Settings
     from app.widgets.theme import apply_theme
 
-    model = args.model or train_model(work, args.train_steps)
+    model = args.model or shipped_model() or str(train_model(work, args.train_steps))
     inputs = make_inputs(work)
     app = QApplication([sys.argv[0]])
     apply_theme(app)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
@@ -30,6 +30,7 @@ from app.workers.train_worker import FineTuneParams, TrainUpdate
 LOSS_KEY = "loss/flow"
 VAL_KEYS = (("val/lsd", "model", ACCENT), ("val/lsd_sinc", "sinc baseline", ACCENT_B))
 MODEL_FILTER = "JaT-SR model (*.safetensors *.json)"
+PLOT_INTERVAL_MS = 100  # plots redraw at most 10 times a second
 
 
 class FineTunePage(QWidget):
@@ -45,6 +46,10 @@ class FineTunePage(QWidget):
         self._series: dict[str, tuple[list[float], list[float]]] = {}
         self._running = False
         self._available, self._cuda, self._can_export = True, False, False
+        self._dirty: set[str] = set()  # curves with new points, drawn by the timer
+        self._timer = QTimer(self, interval=PLOT_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._timer.start()
         layout = QHBoxLayout(self)
         layout.addWidget(self._controls(), 0)
         layout.addWidget(self._plots(), 1)
@@ -100,7 +105,7 @@ class FineTunePage(QWidget):
         self.status.setWordWrap(True)
         form.addRow(self.progress)
         form.addRow(self.status)
-        self._show_paths()
+        self.refresh_paths()
         return box
 
     def _plots(self) -> QWidget:
@@ -150,7 +155,7 @@ class FineTunePage(QWidget):
                 steps, values = self._series.setdefault(key, ([], []))
                 steps.append(update.step)
                 values.append(value)
-                self.curves[key].setData(steps, values)
+                self._dirty.add(key)
         if update.total_steps:
             self.progress.setValue(round(1000 * update.step / update.total_steps))
         self.status.setText(f"{update.kind}: step {update.step}/{update.total_steps}")
@@ -180,9 +185,12 @@ class FineTunePage(QWidget):
         self.stop_button.setEnabled(self._running)
         self.export_button.setEnabled(self._can_export and not self._running)
 
-    def _show_paths(self) -> None:
+    def refresh_paths(self) -> None:
         base = self.settings.get("finetune/base_model")
-        self.base_label.setText(f"Base model: {Path(base).name if base else 'the current model'}")
+        current = self.settings.get("processing/model")
+        name = Path(base).name if base else (
+            "the shipped default" if current == "default" else Path(current).name)
+        self.base_label.setText(f"Base model: {name}")
         self.out_label.setText(f"Run folder: {self.out_dir()}")
 
     def out_dir(self) -> Path:
@@ -191,14 +199,19 @@ class FineTunePage(QWidget):
 
     def params(self) -> FineTuneParams:
         s = self.settings
-        base = s.get("finetune/base_model") or (
-            None if s.get("processing/model") == "default" else s.get("processing/model"))
+        base = s.get("finetune/base_model") or s.get("processing/model")
         folders = tuple(self.folder_list.item(i).text() for i in range(self.folder_list.count()))
-        return FineTuneParams(folders, Path(base) if base else None, self.steps_spin.value(),
+        return FineTuneParams(folders, base, self.steps_spin.value(),
                               self.batch_spin.value(), self.out_dir(),
                               s.get("processing/device"))
 
     # ---- slots ----
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        for key in self._dirty:
+            self.curves[key].setData(*self._series[key])
+        self._dirty.clear()
+
     @Slot()
     def _on_start_clicked(self) -> None:
         params = self.params()
@@ -213,6 +226,7 @@ class FineTunePage(QWidget):
             values.clear()
         for curve in self.curves.values():
             curve.setData([], [])
+        self._dirty.clear()
         self.log_view.clear()
         self.progress.setValue(0)
         self.status.setText("Starting…" + ("" if self._cuda else " (on the CPU: slow)"))
@@ -234,15 +248,15 @@ class FineTunePage(QWidget):
     @Slot()
     def _on_base_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Base model", "", MODEL_FILTER)
-        self.settings.set("finetune/base_model", path)
-        self._show_paths()
+        self.settings.set("finetune/base_model", path)  # cancelled: "" = the current model
+        self.refresh_paths()
 
     @Slot()
     def _on_out_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder for training runs")
         if folder:
             self.settings.set("finetune/out_dir", folder)
-            self._show_paths()
+            self.refresh_paths()
 
     @Slot()
     def _on_export_clicked(self) -> None:

@@ -49,7 +49,7 @@ class OverviewView(pg.PlotWidget):
         """Store a new envelope; drawn on the next `refresh()`."""
         self._pending = (low, high, duration_s)
 
-    def clear(self) -> None:
+    def clear_views(self) -> None:
         self._pending = (np.zeros(0, np.float32), np.zeros(0, np.float32), 0.0)
 
     def refresh(self) -> None:

@@ -19,6 +19,8 @@ from app.widgets.theme import CURSOR, CUTOFF, REGION_BRUSH, TEXT_DIM
 
 TITLES = ("A · Original (input at 44.1 kHz)", "B · Restored", "B − A · What the model added")
 COLORMAP = "inferno"
+LOG_TICKS = ((50, "50"), (100, "100"), (200, "200"), (500, "500"), (1000, "1k"), (2000, "2k"),
+             (5000, "5k"), (10000, "10k"), (20000, "20k"))
 
 
 class SpectrogramView(pg.GraphicsLayoutWidget):
@@ -96,7 +98,7 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self._cutoff_hz = cutoff_hz
         self._dirty = True
 
-    def clear(self) -> None:
+    def clear_views(self) -> None:
         self.show_views(None, None, None, None)
 
     def set_levels(self, floor_db: float, ceiling_db: float) -> None:
@@ -174,8 +176,16 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
             line.label.setFormat(f"cutoff {hz / 1000:.1f} kHz")
 
     def _apply_axis_mode(self) -> None:
+        # the view range changes units first: a log axis would compute 10**22050 otherwise
+        nyquist = next((s.nyquist_hz for s in self._payload if s is not None), 22050.0)
+        self.plots[0].setYRange(*self._y_span(nyquist), padding=0.0)
+        ticks = [[(math.log10(hz), label) for hz, label in LOG_TICKS]] if self._log else None
         for plot in self.plots:
             plot.setLogMode(x=False, y=self._log)
+            axis = plot.getAxis("left")
+            axis.enableAutoSIPrefix(not self._log)
+            axis.setTicks(ticks)
+            plot.setLabel("left", "", units="Hz")
 
     def _place_diff(self) -> None:
         plot = self.plots[2]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap, QPolygonF
 from PySide6.QtWidgets import QApplication
 
 BACKGROUND = "#17181b"  # plots
@@ -65,3 +66,25 @@ def apply_theme(app: QApplication) -> None:
     app.setPalette(palette)
     app.setStyleSheet(STYLESHEET)
     pg.setConfigOptions(background=BACKGROUND, foreground=TEXT_DIM, antialias=False)
+
+
+def transport_icon(kind: str, colour: str = TEXT, size: int = 18) -> QIcon:
+    """A flat play/pause/stop glyph (the style's standard media icons are too dark here)."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(colour))
+    m = size * 0.18
+    if kind == "play":
+        painter.drawPolygon(QPolygonF([QPointF(m * 1.3, m), QPointF(size - m, size / 2),
+                                       QPointF(m * 1.3, size - m)]))
+    elif kind == "pause":
+        bar = (size - 2 * m) / 3
+        painter.drawRect(QRectF(m, m, bar, size - 2 * m))
+        painter.drawRect(QRectF(size - m - bar, m, bar, size - 2 * m))
+    else:
+        painter.drawRect(QRectF(m, m, size - 2 * m, size - 2 * m))
+    painter.end()
+    return QIcon(pixmap)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QSize, Signal, Slot
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QStyle,
     QToolButton,
     QWidget,
 )
 
 from app.models.queue_model import format_duration
+from app.widgets.theme import ACCENT, transport_icon
 from app.workers.messages import AudioDevice
 
 MODE_LABELS = (("A", "Original: the input resampled to 44.1 kHz (A)"),
@@ -36,12 +37,9 @@ class TransportBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(4)
-        style = self.style()
-        self.play_button = self._button(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay),
-                                        "Play / pause (Space)")
+        self.play_button = self._button(transport_icon("play", ACCENT), "Play / pause (Space)")
         self.play_button.clicked.connect(self.play_toggled)
-        self.stop_button = self._button(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop),
-                                        "Stop")
+        self.stop_button = self._button(transport_icon("stop"), "Stop")
         self.stop_button.clicked.connect(self.stop_requested)
         self.time_label = QLabel("0:00.0 / 0:00.0")
         self.time_label.setObjectName("timeLabel")
@@ -79,13 +77,14 @@ class TransportBar(QWidget):
         self._can_play = False
         self.set_enabled_state(False, "Select a file in the queue to listen.")
 
-    def _button(self, icon: object, tip: str) -> QToolButton:
+    def _button(self, icon: QIcon, tip: str) -> QToolButton:
         button = QToolButton(toolTip=tip)
-        button.setIcon(icon)  # type: ignore[arg-type]
+        button.setIcon(icon)
+        button.setIconSize(QSize(18, 18))
         return button
 
-    def set_enabled_state(self, can_play: bool, reason: str = "",
-                          sources: int = 3) -> None:
+    @Slot(bool, str, int)
+    def set_enabled_state(self, can_play: bool, reason: str = "", sources: int = 3) -> None:
         """Enable playback (with how many sources) or disable it, saying why."""
         self._can_play = can_play
         for w in (self.play_button, self.stop_button, self.loop_button, self.match_button):
@@ -98,6 +97,8 @@ class TransportBar(QWidget):
 
     def show_devices(self, devices: tuple[AudioDevice, ...], selected: int) -> None:
         self.device_combo.clear()
+        if not devices:
+            self.device_combo.addItem("No audio output", -1)
         for device in devices:
             label = device.name + (" (default)" if device.is_default else "")
             self.device_combo.addItem(label, device.index)
@@ -111,9 +112,7 @@ class TransportBar(QWidget):
         self.time_label.setText(f"{format_duration(position_s)} / {format_duration(duration_s)}")
 
     def show_playing(self, playing: bool) -> None:
-        pixmap = QStyle.StandardPixmap.SP_MediaPause if playing else \
-            QStyle.StandardPixmap.SP_MediaPlay
-        self.play_button.setIcon(self.style().standardIcon(pixmap))
+        self.play_button.setIcon(transport_icon("pause" if playing else "play", ACCENT))
 
     def show_mode(self, mode: int) -> None:
         button = self.mode_group.button(mode)

@@ -74,6 +74,7 @@ class JobRunner(QObject):
         self._running: set[Job] = set()
 
     def start(self, job: Job) -> Job:
+        """Run `job`; connect to its signals before this call (it may finish at once)."""
         self._running.add(job)
         job.signals.finished.connect(self._on_job_finished)
         self.pool.start(job)

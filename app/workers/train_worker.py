@@ -24,13 +24,13 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 log = logging.getLogger(__name__)
 
 REQUIRED_NAMES = ("Trainer", "TrainConfig", "DataConfig")
-SHUTDOWN_WAIT_MS = 10000
+SHUTDOWN_WAIT_MS = 180_000  # stop = finish the step, validate, save a checkpoint
 
 
 @dataclass(frozen=True)
 class FineTuneParams:
     folders: tuple[str, ...]
-    base_model: Path | None
+    base_model: str | None  # "default", a model file, or None to train from scratch
     steps: int
     batch_size: int
     out_dir: Path
@@ -70,11 +70,17 @@ def trainer_available() -> tuple[bool, str]:
 
 def engine_trainer(params: FineTuneParams) -> TrainerLike:
     """Build the engine's `Trainer` from the page's parameters (runs on the worker thread)."""
-    from engine import DataConfig, TrainConfig, Trainer  # type: ignore[attr-defined]
+    import dataclasses
 
-    return Trainer(run=None, train=TrainConfig(steps=params.steps, batch_size=params.batch_size),
+    from engine import FINETUNE, DataConfig, TrainConfig, Trainer, resolve_model_path
+
+    base = None if params.base_model is None else resolve_model_path(params.base_model)
+    # From a base model: the fine-tune preset (lower LR, short warm-up); else a fresh run.
+    preset = FINETUNE if base is not None else TrainConfig()
+    train = dataclasses.replace(preset, steps=params.steps, batch_size=params.batch_size)
+    return Trainer(run=None, train=train,
                    data=DataConfig(folders=params.folders), out_dir=params.out_dir,
-                   device=params.device, base_model=params.base_model)
+                   device=params.device, base_model=base)
 
 
 class TrainWorker(QObject):

@@ -17,7 +17,7 @@ from PySide6.QtCore import QSettings
 
 from app.settings import Settings
 
-TINY_TRAIN_STEPS = 12  # quality does not matter here, only a valid model file
+TINY_TRAIN_STEPS = 30  # quality does not matter here, only a valid model file
 TEST_RATE = 8000  # the input rate of the test clips (phone band)
 
 
@@ -101,3 +101,11 @@ def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     model = train_tiny(synth_clip(3.0, seed=1), steps=TINY_TRAIN_STEPS)
     return save_model(tmp_path_factory.mktemp("model") / "tiny", model)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """App tests get a thread-based timeout: a hung Qt event loop never runs SIGALRM handlers."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.timeout(120, method="thread"))

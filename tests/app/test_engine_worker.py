@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 from pytestqt.qtbot import QtBot
 
 from app.workers.engine_worker import EngineWorker, free_path
@@ -110,20 +110,41 @@ def request(rid: int = 1, job: int = 7) -> JobRequest:
                       3800.0)
 
 
-def record(qtbot: QtBot, worker: EngineWorker) -> list[object]:
-    seen: list[object] = []
-    for sig in (worker.job_progress, worker.job_finished, worker.job_failed,
-                worker.job_cancelled, worker.model_status):
-        sig.connect(seen.append)
-    worker.job_started.connect(lambda rid, jid: seen.append(("started", rid, jid)))
-    return seen
+class Recorder(QObject):
+    """Lives on the test's (GUI) thread, so worker signals reach it queued, as in the app.
+
+    (pytest-qt's waitSignal connects a plain callable, which PySide calls directly on the
+    emitting thread: racy for signals from a worker thread.)
+    """
+
+    def __init__(self, worker: EngineWorker) -> None:
+        super().__init__()
+        self.seen: list[object] = []
+        for sig in (worker.job_progress, worker.job_finished, worker.job_failed,
+                    worker.job_cancelled, worker.model_status):
+            sig.connect(self._on_worker_message)
+        worker.job_started.connect(self._on_worker_job_started)
+
+    @Slot(object)
+    def _on_worker_message(self, message: object) -> None:
+        self.seen.append(message)
+
+    @Slot(int, int)
+    def _on_worker_job_started(self, request_id: int, job_id: int) -> None:
+        self.seen.append(("started", request_id, job_id))
+
+    def wait_for(self, qtbot: QtBot, kind: type, count: int = 1) -> object:
+        qtbot.waitUntil(lambda: sum(isinstance(m, kind) for m in self.seen) >= count,
+                        timeout=5000)
+        return [m for m in self.seen if isinstance(m, kind)][-1]
 
 
 def test_a_job_reports_started_progress_then_result(qtbot: QtBot, worker: EngineWorker,
                                                     backend: FakeBackend) -> None:
-    seen = record(qtbot, worker)
-    with qtbot.waitSignal(worker.job_finished, timeout=5000):
-        _invoke(worker, request())
+    rec = Recorder(worker)
+    _invoke(worker, request())
+    rec.wait_for(qtbot, JobResult)
+    seen = rec.seen
     kinds = [type(m).__name__ if not isinstance(m, tuple) else m[0] for m in seen]
     assert kinds == ["started", "ModelStatus", *["JobProgress"] * 4, "JobResult"]
     result = seen[-1]
@@ -135,56 +156,56 @@ def test_a_job_reports_started_progress_then_result(qtbot: QtBot, worker: Engine
 
 def test_the_model_is_loaded_once(qtbot: QtBot, worker: EngineWorker,
                                   backend: FakeBackend) -> None:
+    rec = Recorder(worker)
     for rid in (1, 2):
-        with qtbot.waitSignal(worker.job_finished, timeout=5000):
-            backend.out_dir.joinpath("out.wav").unlink(missing_ok=True)
-            _invoke(worker, request(rid))
+        backend.out_dir.joinpath("out.wav").unlink(missing_ok=True)
+        _invoke(worker, request(rid))
+        rec.wait_for(qtbot, JobResult, rid)
     assert backend.loads == 1
 
 
 def test_cancel_mid_run_closes_the_generator(qtbot: QtBot, worker: EngineWorker,
                                              backend: FakeBackend) -> None:
     backend.block_at = 2
-    seen = record(qtbot, worker)
+    rec = Recorder(worker)
     _invoke(worker, request())
     assert backend.blocked.wait(5)
     worker.cancel(1)
-    with qtbot.waitSignal(worker.job_cancelled, timeout=5000) as blocker:
-        backend.release.set()
-    assert blocker.args[0] == JobCancelled(1, 7)
+    backend.release.set()
+    assert rec.wait_for(qtbot, JobCancelled) == JobCancelled(1, 7)
     assert backend.closed and not (backend.out_dir / "out.wav").exists()
-    assert not any(isinstance(m, JobResult) for m in seen)
+    assert not any(isinstance(m, JobResult) for m in rec.seen)
 
 
 def test_a_request_cancelled_before_it_starts_is_skipped(qtbot: QtBot, worker: EngineWorker,
                                                          backend: FakeBackend) -> None:
-    seen = record(qtbot, worker)
+    rec = Recorder(worker)
     worker.cancel(5)
-    with qtbot.waitSignal(worker.job_cancelled, timeout=5000):
-        _invoke(worker, request(rid=5))
-    assert not any(isinstance(m, tuple) for m in seen) and backend.calls == []
+    _invoke(worker, request(rid=5))
+    rec.wait_for(qtbot, JobCancelled)
+    assert not any(isinstance(m, tuple) for m in rec.seen) and backend.calls == []
 
 
 def test_an_engine_error_fails_the_job_and_the_queue_goes_on(
         qtbot: QtBot, worker: EngineWorker, backend: FakeBackend) -> None:
     backend.fail_at = 1
-    with qtbot.waitSignal(worker.job_failed, timeout=5000) as blocker:
-        _invoke(worker, request())
-    assert blocker.args[0] == JobFailed(1, 7, "model exploded")
+    rec = Recorder(worker)
+    _invoke(worker, request())
+    assert rec.wait_for(qtbot, JobFailed) == JobFailed(1, 7, "model exploded")
     backend.fail_at = -1
-    with qtbot.waitSignal(worker.job_finished, timeout=5000):
-        _invoke(worker, request(rid=2, job=8))
+    _invoke(worker, request(rid=2, job=8))
+    assert rec.wait_for(qtbot, JobResult).job_id == 8  # type: ignore[attr-defined]
 
 
 def test_a_model_that_cannot_load_fails_the_job_with_the_reason(
         qtbot: QtBot, worker: EngineWorker, backend: FakeBackend) -> None:
     backend.load_error = "no default model is shipped yet"
-    seen = record(qtbot, worker)
-    with qtbot.waitSignal(worker.job_failed, timeout=5000) as blocker:
-        _invoke(worker, request())
-    status = next(m for m in seen if isinstance(m, ModelStatus))
+    rec = Recorder(worker)
+    _invoke(worker, request())
+    failed = rec.wait_for(qtbot, JobFailed)
+    status = next(m for m in rec.seen if isinstance(m, ModelStatus))
     assert not status.ok and "no default model" in status.error
-    assert "no default model" in blocker.args[0].reason
+    assert "no default model" in failed.reason  # type: ignore[attr-defined]
 
 
 def test_free_path_never_reuses_an_existing_file(tmp_path: Path) -> None:
@@ -197,7 +218,6 @@ def test_free_path_never_reuses_an_existing_file(tmp_path: Path) -> None:
 
 def _invoke(worker: EngineWorker, req: JobRequest) -> None:
     """Send a request the way the app does: a queued signal into the worker's thread."""
-    from PySide6.QtCore import QObject, Signal
 
     class Sender(QObject):
         send = Signal(object)

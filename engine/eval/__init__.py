@@ -1,0 +1,14 @@
+"""Evaluation of restoration models against baselines (`jatsr eval`).
+
+`evaluate` simulates band-limited inputs from full-band references and scores every system;
+`baselines` holds the sinc and DSP (spectral band replication) baselines; `report` writes the
+markdown report and the spectrogram figures.
+"""
+
+from __future__ import annotations
+
+from engine.eval.baselines import SBRConfig, sbr_extend, sbr_upsample, sinc_upsample
+from engine.eval.evaluate import CONDITIONS, EvalConfig, FileDone, iter_evaluate, run_eval
+
+__all__ = ["CONDITIONS", "EvalConfig", "FileDone", "SBRConfig", "iter_evaluate", "run_eval",
+           "sbr_extend", "sbr_upsample", "sinc_upsample"]
