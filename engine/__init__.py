@@ -55,6 +55,9 @@ _EXPORTS = {
     "TrainEvent": "engine.training.loop",
     "NonFiniteLossError": "engine.training.loop",
     "export_checkpoint": "engine.training.export",
+    # system
+    "system_info": "engine.system",
+    "device_name": "engine.system",
     # pipeline
     "Restorer": "engine.pipeline",
     "Progress": "engine.pipeline",

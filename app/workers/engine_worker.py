@@ -80,12 +80,9 @@ class RealEngine:
 
 def describe_device(device: Any) -> str:
     """'cpu' or 'cuda:0 (GPU name)'."""
-    if getattr(device, "type", "") == "cuda":
-        import torch
+    import engine
 
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return str(device)
+    return engine.device_name(device)
 
 
 def free_path(path: Path) -> Path:

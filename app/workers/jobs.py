@@ -213,22 +213,20 @@ class SystemProbeJob(Job):
     def work(self) -> None:
         import pyqtgraph
         import PySide6
-        import torch
         from PySide6.QtCore import qVersion
 
+        import engine
         from app import __version__
 
-        gpus: list[GpuInfo] = []
-        cuda = bool(torch.cuda.is_available())
-        for i in range(torch.cuda.device_count() if cuda else 0):
-            props = torch.cuda.get_device_properties(i)
-            gpus.append(GpuInfo(i, str(props.name), props.total_memory / 2**30))
+        system = engine.system_info()
+        cuda = system.cuda_available
+        gpus = [GpuInfo(g.index, g.name, g.memory_gib) for g in system.gpus]
         devices, audio_error = self.device_lister()
         versions = {
             "JaT-SR": __version__, "Python": platform.python_version(),
             "Qt": qVersion(), "PySide6": PySide6.__version__,
             "pyqtgraph": pyqtgraph.__version__, "numpy": np.__version__,
-            "torch": torch.__version__, "CUDA (torch build)": str(torch.version.cuda),
+            "torch": system.torch_version, "CUDA (torch build)": system.cuda_build,
             "PortAudio": portaudio_version(), "OS": platform.platform(),
         }
         self.signals.done.emit(SystemInfo(versions, cuda, tuple(gpus), tuple(devices),
