@@ -10,7 +10,7 @@ python=${PYTHON:-python3}
 extras=""
 [ "${1:-}" = "--dev" ] && extras="[dev]"
 
-if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio.so.2'; then
+if ! ldconfig -p 2>/dev/null | grep 'libportaudio.so.2' >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing libportaudio2 (audio playback)" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 >/dev/null
