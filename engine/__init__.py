@@ -57,6 +57,7 @@ _EXPORTS = {
     "export_checkpoint": "engine.training.export",
     # system
     "system_info": "engine.system",
+    "Gpu": "engine.system",
     "device_name": "engine.system",
     # pipeline
     "Restorer": "engine.pipeline",

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app import analysis
 from app.playback.devices import output_devices, portaudio_version
-from app.workers.messages import ClipData, GpuInfo, ProbeResult, SystemInfo, ViewData
+from app.workers.messages import ClipData, ProbeResult, SystemInfo, ViewData
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,6 @@ class SystemProbeJob(Job):
 
         system = engine.system_info()
         cuda = system.cuda_available
-        gpus = [GpuInfo(g.index, g.name, g.memory_gib) for g in system.gpus]
         devices, audio_error = self.device_lister()
         versions = {
             "JaT-SR": __version__, "Python": platform.python_version(),
@@ -229,5 +228,5 @@ class SystemProbeJob(Job):
             "torch": system.torch_version, "CUDA (torch build)": system.cuda_build,
             "PortAudio": portaudio_version(), "OS": platform.platform(),
         }
-        self.signals.done.emit(SystemInfo(versions, cuda, tuple(gpus), tuple(devices),
+        self.signals.done.emit(SystemInfo(versions, cuda, system.gpus, tuple(devices),
                                           audio_error))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.analysis import Spectrogram
+
+if TYPE_CHECKING:  # annotation only: importing engine here would load torch at startup
+    from engine import Gpu
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,6 @@ class ViewData:
 
 
 @dataclass(frozen=True)
-class GpuInfo:
-    index: int
-    name: str
-    memory_gib: float
-
-
-@dataclass(frozen=True)
 class AudioDevice:
     index: int
     name: str
@@ -134,6 +130,6 @@ class SystemInfo:
 
     versions: dict[str, str]
     cuda_available: bool
-    gpus: tuple[GpuInfo, ...]
+    gpus: tuple[Gpu, ...]  # engine.Gpu: index, name, memory_gib
     audio_devices: tuple[AudioDevice, ...]
     audio_error: str  # why there is no playback ("" when a device exists)

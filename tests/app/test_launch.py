@@ -10,7 +10,8 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from app.widgets.about_dialog import AboutDialog, about_html
-from app.workers.messages import AudioDevice, GpuInfo, ModelStatus, SystemInfo
+from app.workers.messages import AudioDevice, ModelStatus, SystemInfo
+from engine import Gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ def test_python_m_app_starts_and_quits(tmp_path: Path, clip_path: Path) -> None:
 
 def test_about_dialog_lists_versions_gpu_and_model(qtbot: QtBot) -> None:
     info = SystemInfo({"torch": "2.14.1", "Qt": "6.12.0"}, True,
-                      (GpuInfo(0, "NVIDIA H100 80GB HBM3", 79.1),),
+                      (Gpu(0, "NVIDIA H100 80GB HBM3", 79.1),),
                       (AudioDevice(3, "pulse", 2, True),), "")
     status = ModelStatus(True, "default", "cuda:0 (NVIDIA H100 80GB HBM3)",
                          Path("/m/v2.safetensors"),
