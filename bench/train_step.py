@@ -1,18 +1,22 @@
 """Training-step throughput: steps/s, achieved TFLOP/s and peak memory of one optimiser step.
 
-    python bench/train_step.py --preset v2 --batch 32 [--compile]            # one GPU
+    python bench/train_step.py --preset v2 --batch 32 [--compile [--compile-scope loss]
+                               [--compile-mode max-autotune-no-cudagraphs]] [--trace FILE]
     torchrun --nproc_per_node N bench/train_step.py --preset v2 --batch 32   # DDP, per-GPU batch
 
 A step = STFT-codec encode of (batch x 6 s) HR and LR audio + DiT forward/backward (bf16
 autocast) + grad clip + AdamW + EMA, the same calls the trainer makes. Audio is synthetic (data
 loading is measured separately). FLOPs of the network's forward+backward are counted by
-torch.utils.flop_counter. Results go to bench/results/train_step_<device>_<date>.json (rank 0).
+torch.utils.flop_counter. Each phase (encode, forward+backward, clip, AdamW, EMA) is timed with
+CUDA events, which do not stall the queue. `--trace` writes torch.profiler's kernel table.
+Results go to bench/results/train_step_<device>_<date>.jsonl (rank 0).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import time
 from pathlib import Path
@@ -27,6 +31,7 @@ from engine.model import layers
 from engine.model.dit import PRESETS, DiT, param_counts
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
+from engine.training.update import clipped_step
 
 
 def count_flops(net: DiT, obj: FlowObjective, x: torch.Tensor, cond: torch.Tensor) -> int:
@@ -51,10 +56,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile-scope", default="model", choices=["model", "loss"],
+                        help="compile the network only, or the whole loss around it")
+    parser.add_argument("--compile-mode", default="default",
+                        choices=["default", "max-autotune-no-cudagraphs", "max-autotune",
+                                 "reduce-overhead"])
+    parser.add_argument("--fused-clip", action="store_true",
+                        help="clip inside the fused AdamW kernel (engine.training.update)")
+    parser.add_argument("--ema-every", type=int, default=1)
+    parser.add_argument("--sync-loss", action="store_true",
+                        help="read the loss on the host each step, as a per-step check would")
+    parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     info = DistInfo.from_env("cuda")
+    if args.trace and info.world_size > 1:
+        parser.error("--trace profiles one process: run it without torchrun")
     dev = info.device
     torch.manual_seed(0)
     run = PRESETS[args.preset]
@@ -62,10 +80,14 @@ def main() -> None:
     codec = build_codec("stft").to(dev)
     obj = FlowObjective(run.flow)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.99), fused=True)
-    ema = EMA(net, 0.999)
+    ema = EMA(net, 0.999, every=args.ema_every)
+    params = list(net.parameters())
     model_fn = info.wrap(net)
-    if args.compile:
-        model_fn = torch.compile(model_fn)
+    loss_fn = functools.partial(obj.loss, model_fn)
+    if args.compile and args.compile_scope == "model":
+        loss_fn = functools.partial(obj.loss, torch.compile(model_fn, mode=args.compile_mode))
+    elif args.compile:
+        loss_fn = torch.compile(loss_fn, mode=args.compile_mode)
     samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
     hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
     lr_wav = hr.clone()
@@ -75,16 +97,34 @@ def main() -> None:
             x0, c0 = codec.encode(hr), codec.encode(lr_wav)
         flops = count_flops(net, obj, x0, c0)
 
-    def step() -> None:
+    phases = ("encode", "fwd_bwd", "clip", "adamw", "ema")
+    marks: list[list[torch.cuda.Event]] = []
+
+    def step(timed: bool = False) -> None:
+        ev = [torch.cuda.Event(enable_timing=True) for _ in range(len(phases) + 1)]
+        ev[0].record()
         with torch.no_grad():
             x, cond = codec.encode(hr), codec.encode(lr_wav)  # (B, C, T)
+        ev[1].record()
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss, _ = obj.loss(model_fn, x, cond)
+            loss, _ = loss_fn(x, cond)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
+        if args.sync_loss:
+            loss.item()
+        ev[2].record()
+        if args.fused_clip:  # clip + AdamW in one: all of it lands in the "adamw" phase
+            ev[3].record()
+            clipped_step(opt, params, 1.0)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            ev[3].record()
+            opt.step()
         opt.zero_grad(set_to_none=True)
+        ev[4].record()
         ema.update(net)
+        ev[5].record()
+        if timed:
+            marks.append(ev)
 
     for _ in range(args.warmup):
         step()
@@ -93,7 +133,7 @@ def main() -> None:
     info.barrier()
     start = time.perf_counter()
     for _ in range(args.steps):
-        step()
+        step(timed=True)
     torch.cuda.synchronize()
     info.barrier()
     elapsed = time.perf_counter() - start
@@ -111,8 +151,22 @@ def main() -> None:
         "peak_mem_gib": torch.cuda.max_memory_allocated(dev) / 2**30,
         "card": torch.cuda.get_device_name(dev), "torch": torch.__version__,
         "date": dt.date.today().isoformat(), "tag": args.tag,
+        "fused_clip": args.fused_clip, "ema_every": args.ema_every, "sync_loss": args.sync_loss,
+        "compile_scope": args.compile_scope if args.compile else None,
+        "compile_mode": args.compile_mode if args.compile else None,
+        "phase_ms": {name: sum(ev[i].elapsed_time(ev[i + 1]) for ev in marks) / len(marks)
+                     for i, name in enumerate(phases)},
     }
     print(json.dumps(row), flush=True)
+    if args.trace:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                torch.profiler.ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+        args.trace.parent.mkdir(parents=True, exist_ok=True)
+        args.trace.write_text(prof.key_averages().table(sort_by="cuda_time_total",
+                                                        row_limit=40, max_name_column_width=70))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / f"train_step_cuda_{row['date']}.jsonl"
     with open(out, "a") as f:

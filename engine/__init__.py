@@ -50,7 +50,7 @@ _EXPORTS = {
     # training
     "TrainConfig": "engine.config",
     "FINETUNE": "engine.config",
-    "DataConfig": "engine.training.data",
+    "DataConfig": "engine.training.dataconfig",
     "Trainer": "engine.training.loop",
     "TrainEvent": "engine.training.loop",
     "NonFiniteLossError": "engine.training.loop",

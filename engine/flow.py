@@ -65,6 +65,13 @@ def drop_condition(cond: torch.Tensor, p: float, generator: torch.Generator | No
     return cond * keep.view(-1, *([1] * (cond.ndim - 1))).to(cond.dtype)
 
 
+def metric_floats(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
+    """0-d metric tensors -> floats with one device sync; quarters that drew no t are dropped."""
+    values = torch.stack([v.detach().float() for v in metrics.values()]).tolist()
+    return {k: v for k, v in zip(metrics, values, strict=True)
+            if math.isfinite(v) or not k.startswith("loss/flow_t")}
+
+
 class FlowObjective:
     """Wraps any net (z_t, t, cond) -> x_hat and computes the training loss."""
 
@@ -72,8 +79,13 @@ class FlowObjective:
         self.cfg = cfg
 
     def loss(self, net: Net, x: torch.Tensor, cond: torch.Tensor,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """x, cond (B, C, T) normalised latents -> (loss, metrics incl. loss per quarter of t)."""
+             generator: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """x, cond (B, C, T) normalised latents -> (loss, metrics incl. loss per quarter of t).
+
+        Metrics are detached 0-d tensors (a quarter of [0, 1] that drew no t is NaN), so a
+        training step never waits for the GPU here; `metric_floats` converts them at once.
+        """
         b = x.shape[0]
         t = sample_t(self.cfg, b, generator, x.device)  # (B,)
         eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
@@ -87,10 +99,9 @@ class FlowObjective:
             err = x_hat.float() - x.float()
         per_item = err.pow(2).flatten(1).mean(1)  # (B,)
         loss = per_item.mean()
-        metrics = {"loss/flow": loss.item()}
-        quarter = (t * 4).long().clamp(max=3)
-        for q in range(4):
-            sel = quarter == q
-            if sel.any():
-                metrics[f"loss/flow_t{q}"] = per_item[sel].mean().item()
+        quarter = (t * 4).long().clamp(max=3)  # (B,)
+        onehot = torch.nn.functional.one_hot(quarter, 4).float()  # (B, 4); bincount would sync
+        by_quarter = (per_item.detach() @ onehot) / onehot.sum(0)  # (4,): NaN where empty
+        metrics = {"loss/flow": loss.detach()}
+        metrics.update({f"loss/flow_t{q}": by_quarter[q] for q in range(4)})
         return loss, metrics

@@ -3,7 +3,8 @@
 # wheels, unpack the carried corpus shards, train, export, and leave results in $OUT.
 #   usage: scripts/device_train.sh RUN_NAME [jatsr train options...]
 # Expects .whl/ (soundfile, soxr, cffi, pycparser wheels for the machine's Python) and .data/
-# (train-*.tar, val-*.tar from scripts/build_corpus.py) beside the checkout.
+# (train-*.tar, val-*.tar from scripts/build_corpus.py) beside the checkout, or DATA_DIR=DIR
+# when several calls to one warm machine carried the shards there (they exceed one carry).
 set -euo pipefail
 name=$1; shift
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
@@ -11,8 +12,9 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD
 data=/tmp/corpus; mkdir -p "$data/train" "$data/val"
-for t in .data/train-*.tar; do tar -xf "$t" -C "$data/train"; done
-for t in .data/val-*.tar; do tar -xf "$t" -C "$data/val"; done
+src=${DATA_DIR:-.data}  # where the shards are: .data, or a folder earlier calls filled
+for t in "$src"/train-*.tar; do tar -xf "$t" -C "$data/train"; done
+for t in "$src"/val-*.tar; do tar -xf "$t" -C "$data/val"; done
 out=${OUT:-/tmp/out}; run=/tmp/runs/$name
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -m engine.training --data "$data/train" --val-data "$data/val" --out "$run" \

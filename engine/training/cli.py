@@ -41,6 +41,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--gpus", type=int, default=1, help="processes on this host (torchrun)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--compile-mode", default="default",
+                   choices=["default", "reduce-overhead", "max-autotune"],
+                   help="reduce-overhead: CUDA graphs (fastest on one GPU; not with --gpus)")
+    p.add_argument("--ema-every", type=int, default=1,
+                   help="update the EMA every k-th step with decay^k")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--tensorboard", action="store_true")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/last.pt")
@@ -53,6 +58,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     base = FINETUNE if args.base else TrainConfig()
     overrides = {"preset": args.preset, "seed": args.seed, "num_workers": args.workers,
                  "grad_accum": args.grad_accum, "compile": args.compile,
+                 "compile_mode": args.compile_mode, "ema_every": args.ema_every,
                  "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard,
                  "max_minutes": args.max_minutes}
     for flag, name in [("steps", "steps"), ("batch", "batch_size"), ("lr", "lr"),
@@ -70,7 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.modelfile import resolve_model_path
-    from engine.training.data import DataConfig
+    from engine.training.dataconfig import DataConfig
     from engine.training.distributed import DistInfo, launch
     from engine.training.loop import Trainer
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import logging
 import os
@@ -23,6 +24,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger(__name__)
+
+SCAN_TIMEOUT = datetime.timedelta(hours=2)  # longest wait at a collective (first scan)
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,17 @@ class DistInfo:
         if use_cuda:
             torch.cuda.set_device(dev)
         if world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if use_cuda else "gloo", device_id=dev if use_cuda
-                                    else None)
+            # long timeout: the other ranks wait while rank 0 scans a new corpus into the cache
+            dist.init_process_group("nccl" if use_cuda else "gloo", timeout=SCAN_TIMEOUT,
+                                    device_id=dev if use_cuda else None)
         return cls(rank, world, local, dev)
 
     def wrap(self, net: nn.Module) -> nn.Module:
         if not self.active:
             return net
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(net, device_ids=ids)
+        # gradients live in the all-reduce buckets: one copy of them less per step
+        return DistributedDataParallel(net, device_ids=ids, gradient_as_bucket_view=True)
 
     def no_sync(self, model: nn.Module) -> Any:
         """Skip the gradient all-reduce on accumulation micro-batches."""

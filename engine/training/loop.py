@@ -24,16 +24,19 @@ import torch
 
 from engine.codecs import build_codec
 from engine.config import RunConfig, SamplerConfig, TrainConfig
-from engine.flow import FlowObjective
+from engine.flow import FlowObjective, metric_floats
 from engine.model.dit import PRESETS, DiT
 from engine.modelfile import JaTModel, load_model, save_model
 from engine.training.batches import StepBatches, make_loader
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
-from engine.training.data import CropDataset, DataConfig, ValidationSet, scan
+from engine.training.corpus import scan
+from engine.training.data import CropDataset, ValidationSet
+from engine.training.dataconfig import DataConfig
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
 from engine.training.logger import MetricLogger
 from engine.training.lr import lr_at
+from engine.training.update import clipped_step, make_adamw
 from engine.training.validate import validate
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,13 @@ class Trainer:
         if data.cache_dir is None:
             data = dataclasses.replace(data, cache_dir=str(self.out_dir / "cache"))
             self.data_cfg = data
+        # rank 0 decodes and measures every file into the cache; the others then only read it
+        # (4 ranks decoding one corpus at once into one cache ran past a 10-minute budget)
+        if not self.dist.is_main:
+            self.dist.barrier()
         self.corpus = scan(data, log_fn=log.info)
+        if self.dist.is_main:
+            self.dist.barrier()
         if not self.corpus.train:
             raise ValueError("no usable full-band training files in " + ", ".join(data.folders))
         self.crops = CropDataset(self.corpus.train, data, seed=train.seed)
@@ -89,14 +98,14 @@ class Trainer:
             self._fit_codec_stats()
         self.net = net.to(self.device).train()
         self.codec.to(self.device)
-        self.ema = EMA(self.net, train.ema_decay)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=train.lr, betas=train.betas,
-                                     weight_decay=train.weight_decay)
+        self.ema = EMA(self.net, train.ema_decay, every=train.ema_every)
+        self.params = list(self.net.parameters())
+        self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
         self.objective = FlowObjective(self.run.flow)
         self.noise = torch.Generator(self.device).manual_seed(train.seed * 1000 + self.dist.rank)
         self.model_fn = self.dist.wrap(self.net)
         if train.compile:
-            self.model_fn = torch.compile(self.model_fn)
+            self.model_fn = torch.compile(self.model_fn, mode=train.compile_mode)
         self.val_set = ValidationSet.build(self.corpus.val, data) if self.dist.is_main else None
         self.logger = MetricLogger(self.out_dir, enabled=self.dist.is_main,
                                    tensorboard=train.tensorboard)
@@ -115,13 +124,19 @@ class Trainer:
         on = self.device.type == "cuda" and self.train_cfg.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on)
 
-    def step(self, micro_batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
-        """One optimiser step over grad_accum micro-batches of {"hr","lr"} (B, 1, S)."""
+    def step(self, micro_batches: list[dict[str, torch.Tensor]]
+             ) -> dict[str, torch.Tensor | float]:
+        """One optimiser step over grad_accum micro-batches of {"hr","lr"} (B, 1, S).
+
+        Nothing here waits for the GPU: the metrics come back as device tensors, and a
+        non-finite loss (hence gradient norm) makes the fused update a no-op, so the weights
+        stay intact until `_drain` reads the metrics at the next log and raises.
+        """
         cfg = self.train_cfg
         lr = lr_at(self.step_idx, cfg.lr, cfg.warmup_steps, cfg.steps)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        sums: dict[str, float] = defaultdict(float)
+        sums: dict[str, list[torch.Tensor]] = defaultdict(list)
         for i, mb in enumerate(micro_batches):
             hr = mb["hr"].to(self.device, non_blocking=True)
             lr_wav = mb["lr"].to(self.device, non_blocking=True)
@@ -132,15 +147,33 @@ class Trainer:
                 loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise)
                 (loss / len(micro_batches)).backward()
             for k, v in metrics.items():
-                sums[k] += v / len(micro_batches)
-        if not np.isfinite(sums["loss/flow"]):
-            raise NonFiniteLossError(f"step {self.step_idx}: loss is {sums['loss/flow']}")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
-        self.opt.step()
+                sums[k].append(v)
+        grad_norm = clipped_step(self.opt, self.params, cfg.grad_clip)
         self.opt.zero_grad(set_to_none=True)
         self.ema.update(self.net)
         self.step_idx += 1
-        return {**sums, "opt/lr": lr, "opt/grad_norm": float(grad_norm)}
+        out = {k: torch.stack(v).mean() if k == "loss/flow" else torch.stack(v).nanmean()
+               for k, v in sums.items()}
+        return {**out, "opt/grad_norm": grad_norm.detach(), "opt/lr": lr}
+
+    def _drain(self, window: dict[str, list[Any]]) -> dict[str, float]:
+        """Means of the steps since the last log, read from the device at once.
+
+        Raises NonFiniteLossError naming the first step whose loss was not finite."""
+        losses = torch.stack(window["loss/flow"])  # (n,)
+        index = torch.arange(len(losses), device=losses.device)
+        first_bad = torch.where(torch.isfinite(losses), len(losses), index).min()
+        stats = {k: torch.stack(v).nanmean() for k, v in window.items()
+                 if isinstance(v[0], torch.Tensor)}
+        stats["loss/flow"] = losses.mean()
+        floats = metric_floats({**stats, "_first_bad": first_bad})
+        floats.update({k: float(np.mean(v)) for k, v in window.items() if k not in stats})
+        bad = int(floats.pop("_first_bad"))
+        if bad < len(losses):
+            step = self.step_idx - len(losses) + bad + 1
+            raise NonFiniteLossError(f"step {step}: the loss is not finite "
+                                     "(that update and later ones were skipped)")
+        return floats
 
     def evaluate(self) -> dict[str, float]:
         """LSD of the EMA model on the validation crops at 4 / 8 / 11.025 kHz, beside sinc."""
@@ -210,7 +243,7 @@ class Trainer:
                               self.dist.world_size, cfg.seed, start_step=self.step_idx)
         loader = make_loader(batches, cfg.num_workers, self.device)
         saved_at = last_val = self.step_idx
-        window: dict[str, list[float]] = defaultdict(list)
+        window: dict[str, list[Any]] = defaultdict(list)
         tick = start = time.perf_counter()
         deadline = None if cfg.max_minutes is None else start + 60 * cfg.max_minutes
         waited = 0.0  # seconds spent waiting for the DataLoader since the last log
@@ -228,7 +261,7 @@ class Trainer:
                     window[k].append(v)
                 if self.step_idx % cfg.log_every == 0 or self.step_idx == total:
                     now = time.perf_counter()
-                    means = {k: float(np.mean(v)) for k, v in window.items()}
+                    means = self._drain(window)
                     means["perf/steps_per_s"] = len(window["loss/flow"]) / (now - tick)
                     means["perf/data_wait_frac"] = waited / (now - tick)
                     waited = 0.0

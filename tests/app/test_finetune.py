@@ -142,7 +142,7 @@ def real_tiny_trainer(params: FineTuneParams) -> object:
         from engine import DataConfig, TrainConfig, Trainer  # type: ignore[attr-defined]
     except ImportError:  # not exported (yet): the same classes from their modules
         from engine.config import TrainConfig
-        from engine.training.data import DataConfig
+        from engine.training.dataconfig import DataConfig
         from engine.training.loop import Trainer
     train = TrainConfig(preset="tiny", steps=params.steps, batch_size=params.batch_size,
                         num_workers=0, log_every=1, val_every=10_000, val_steps=2,

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from engine.config import FlowConfig
-from engine.flow import FlowObjective, interpolate, sample_t, ushaped_density, velocity
+from engine.flow import (
+    FlowObjective,
+    interpolate,
+    metric_floats,
+    sample_t,
+    ushaped_density,
+    velocity,
+)
 
 
 def _histogram(t: torch.Tensor, bins: int = 20) -> torch.Tensor:
@@ -74,3 +81,22 @@ def test_condition_dropout_zeroes_some_conditions():
              torch.Generator().manual_seed(0))
     dropped = (seen[0].flatten(1).abs().sum(1) == 0).float().mean().item()
     assert 0.3 < dropped < 0.7
+
+
+def test_quarter_metrics_match_a_direct_computation_and_empty_quarters_are_dropped():
+    x, cond = torch.randn(16, 3, 5), torch.randn(16, 3, 5)
+    off = torch.randn(16, 3, 5)
+    obj = FlowObjective(FlowConfig(t_sampling="uniform", loss="x"))
+    loss, metrics = obj.loss(lambda z, t, c: x + off, x, cond, torch.Generator().manual_seed(1))
+    t = sample_t(obj.cfg, 16, torch.Generator().manual_seed(1))
+    per_item = off.pow(2).flatten(1).mean(1)
+    floats = metric_floats(metrics)
+    assert floats["loss/flow"] == pytest.approx(loss.item())
+    for q in range(4):
+        sel = (t * 4).long().clamp(max=3) == q
+        if sel.any():
+            assert floats[f"loss/flow_t{q}"] == pytest.approx(per_item[sel].mean().item(), rel=1e-5)
+        else:
+            assert f"loss/flow_t{q}" not in floats
+    one = metric_floats(obj.loss(lambda z, t, c: z, x[:1], cond[:1])[1])
+    assert sum(k.startswith("loss/flow_t") for k in one) == 1  # one item: one quarter

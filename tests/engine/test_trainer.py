@@ -15,7 +15,7 @@ import torch
 from engine.cli import main
 from engine.config import TrainConfig
 from engine.modelfile import load_model
-from engine.training.data import DataConfig
+from engine.training.dataconfig import DataConfig
 from engine.training.loop import NonFiniteLossError, Trainer
 from tests.engine.conftest import lowpass, synth_clip, write_wav
 
@@ -93,7 +93,7 @@ def test_non_finite_loss_stops_cleanly(data_dir, tmp_path, monkeypatch):
 
     def poisoned(*args, **kwargs):
         loss, metrics = real(*args, **kwargs)
-        return loss * float("nan"), {**metrics, "loss/flow": float("nan")}
+        return loss * float("nan"), {**metrics, "loss/flow": metrics["loss/flow"] * float("nan")}
 
     monkeypatch.setattr(trainer.objective, "loss", poisoned)
     with pytest.raises(NonFiniteLossError):

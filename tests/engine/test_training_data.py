@@ -1,4 +1,4 @@
-"""engine.training.data: scan + report, split by file, decoded cache, crop stream, validation."""
+"""engine.training.corpus + data: scan + report, split by file, cache, crop stream, validation."""
 
 from __future__ import annotations
 
@@ -13,16 +13,10 @@ from torch.utils.data import DataLoader
 
 from engine.audio import io as audio_io
 from engine.config import SAMPLE_RATE
-from engine.training import data as data_mod
-from engine.training.data import (
-    AudioCache,
-    CropDataset,
-    DataConfig,
-    ValidationSet,
-    active_rms_db,
-    crop_samples,
-    scan,
-)
+from engine.training import corpus as corpus_mod
+from engine.training.corpus import AudioCache, scan
+from engine.training.data import CropDataset, ValidationSet, active_rms_db, crop_samples
+from engine.training.dataconfig import DataConfig
 from engine.training.degrade import DegradeConfig
 from tests.engine.conftest import lowpass, synth_clip, write_wav
 
@@ -72,7 +66,7 @@ def _cfg(root: Path, cache: Path, **kw: object) -> DataConfig:
 
 
 @pytest.fixture(scope="module")
-def corpus(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> data_mod.Corpus:
+def corpus(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> corpus_mod.Corpus:
     return scan(_cfg(corpus_dir, tmp_path_factory.mktemp("cache")))
 
 
@@ -80,7 +74,7 @@ def _rel(root: Path, paths: list[str]) -> set[str]:
     return {Path(p).relative_to(root).as_posix() for p in paths}
 
 
-def test_scan_reports_every_bad_file(corpus_dir: Path, corpus: data_mod.Corpus) -> None:
+def test_scan_reports_every_bad_file(corpus_dir: Path, corpus: corpus_mod.Corpus) -> None:
     kept = _rel(corpus_dir, [e.path for e in corpus.train + corpus.val])
     assert kept == set(GOOD)
     skipped = {Path(s.path).relative_to(corpus_dir).as_posix(): s for s in corpus.skipped}
@@ -98,7 +92,7 @@ def test_scan_reports_every_bad_file(corpus_dir: Path, corpus: data_mod.Corpus) 
     assert all(e.cutoff_hz >= 18000 for e in by_name.values())
 
 
-def test_split_is_by_file_and_stable(corpus_dir: Path, corpus: data_mod.Corpus,
+def test_split_is_by_file_and_stable(corpus_dir: Path, corpus: corpus_mod.Corpus,
                                      tmp_path: Path) -> None:
     assert len(corpus.val) == 1  # 5 % of 7 files, at least one
     assert not {e.path for e in corpus.val} & {e.path for e in corpus.train}
@@ -129,7 +123,7 @@ def test_cache_reused_without_decoding(corpus_dir: Path, tmp_path: Path,
 
     monkeypatch.setattr(audio_io, "iter_blocks", boom)
     monkeypatch.setattr(audio_io, "probe", boom)
-    monkeypatch.setattr(data_mod, "detect_cutoff_file", boom)
+    monkeypatch.setattr(corpus_mod, "detect_cutoff_file", boom)
     second = scan(cfg)
     assert {p: p.stat().st_mtime_ns for p in arrays} == mtimes
     assert second.train == first.train and second.val == first.val
@@ -154,14 +148,14 @@ def test_cache_resumes_and_catches_late_nan(corpus_dir: Path, tmp_path: Path,
     assert {p: p.stat().st_mtime_ns for p in others} == others
     assert np.load(victim, mmap_mode="r").shape[1] == first.train[0].cached_frames
     # NaN beyond what the band-limit check reads is found while caching, and reported
-    monkeypatch.setattr(data_mod, "detect_cutoff_file", lambda path: 22050.0)
+    monkeypatch.setattr(corpus_mod, "detect_cutoff_file", lambda path: 22050.0)
     late = scan(_cfg(corpus_dir, tmp_path / "fresh"))
     nan = next(s for s in late.skipped if s.path.endswith("nan.wav"))
     assert nan.category == "non_finite" and "NaN" in nan.reason
     assert not list((tmp_path / "fresh").glob(".*.part"))
 
 
-def test_crops_shapes_levels_and_padding(corpus: data_mod.Corpus) -> None:
+def test_crops_shapes_levels_and_padding(corpus: corpus_mod.Corpus) -> None:
     cfg = DataConfig(folders=("unused",), crop_s=CROP_S, gain_db=(-3.0, 3.0))
     size = crop_samples(CROP_S)
     assert size == round(CROP_S * SAMPLE_RATE / 512) * 512
@@ -192,7 +186,7 @@ def _take(ds: CropDataset, n: int, workers: int = 0) -> list[np.ndarray]:
     return out
 
 
-def test_streams_differ_by_rank_worker_epoch_and_repeat(corpus: data_mod.Corpus) -> None:
+def test_streams_differ_by_rank_worker_epoch_and_repeat(corpus: corpus_mod.Corpus) -> None:
     cfg = DataConfig(folders=("unused",), crop_s=1.0)
     r0 = _take(CropDataset(corpus.train, cfg, rank=0, world_size=2, seed=5), 3)
     r1 = _take(CropDataset(corpus.train, cfg, rank=1, world_size=2, seed=5), 3)
@@ -210,8 +204,8 @@ def test_streams_differ_by_rank_worker_epoch_and_repeat(corpus: data_mod.Corpus)
     assert len(list(DataLoader(finite, batch_size=None, num_workers=2))) == 5
 
 
-def test_failed_crops_are_counted(corpus: data_mod.Corpus, tmp_path: Path) -> None:
-    broken = [data_mod.FileEntry(**{**corpus.train[0].__dict__,
+def test_failed_crops_are_counted(corpus: corpus_mod.Corpus, tmp_path: Path) -> None:
+    broken = [corpus_mod.FileEntry(**{**corpus.train[0].__dict__,
                                     "cache_path": str(tmp_path / "gone.npy")})]
     cfg = DataConfig(folders=("unused",), crop_s=1.0)
     ds = CropDataset([*broken, *corpus.train], cfg)
@@ -222,7 +216,7 @@ def test_failed_crops_are_counted(corpus: data_mod.Corpus, tmp_path: Path) -> No
         CropDataset(broken, cfg).sample(rng)
 
 
-def test_validation_set_is_fixed(corpus: data_mod.Corpus, tmp_path: Path) -> None:
+def test_validation_set_is_fixed(corpus: corpus_mod.Corpus, tmp_path: Path) -> None:
     cfg = DataConfig(folders=("unused",), crop_s=CROP_S, degrade=DegradeConfig())
     entries = corpus.train[:3]
     a = ValidationSet.build(entries, AudioCache(tmp_path), cfg, crops_per_file=2, max_crops=5)

@@ -1,0 +1,47 @@
+"""DataConfig: where the training audio is and how crops are cut, levelled, split and degraded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from engine.training.degrade import DegradeConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the audio is and how crops are cut, levelled, split and degraded."""
+
+    folders: tuple[str, ...]  # searched recursively (symlinks followed)
+    crop_s: float = 6.0  # crop length, rounded to whole hops of 512 samples
+    min_bandwidth_hz: float = 18000.0  # measured content edge below this: not a target
+    val_fraction: float = 0.05  # share of kept files held out (at least 1 of >= 2 files) ...
+    val_files: int | None = None  # ... or exactly this many
+    val_folders: tuple[str, ...] = ()  # held-out folders instead of splitting `folders`
+    cache_dir: str | None = None  # None: a temporary dir (the trainer passes <out>/cache)
+    target_rms_db: float = -20.0  # active RMS after normalisation, dBFS
+    gain_db: tuple[float, float] = (-6.0, 6.0)  # then a uniform random gain
+    mixdown_prob: float = 0.3  # else one random channel
+    seed: int = 0  # validation split
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # lists from JSON/TOML become tuples: hashable, comparable
+            if isinstance(getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+        if isinstance(self.degrade, dict):
+            object.__setattr__(self, "degrade", DegradeConfig(**self.degrade))
+        lo, hi = self.gain_db if len(self.gain_db) == 2 else (1, 0)
+        for ok, name, msg in [
+            (isinstance(self.folders, tuple) and all(isinstance(f, str) for f in self.folders),
+             "folders", "must be a tuple of paths (str)"),
+            (0.5 <= self.crop_s <= 60, "crop_s", "must be in [0.5, 60] s"),
+            (0 <= self.min_bandwidth_hz <= 22050, "min_bandwidth_hz", "must be in [0, 22050]"),
+            (0 <= self.val_fraction < 1, "val_fraction", "must be in [0, 1)"),
+            (self.val_files is None or self.val_files >= 0, "val_files", "must be >= 0"),
+            (-60 <= self.target_rms_db <= -3, "target_rms_db", "must be in [-60, -3] dBFS"),
+            (-40 <= lo <= hi <= 40, "gain_db", "must be (low, high), -40 <= low <= high <= 40"),
+            (0 <= self.mixdown_prob <= 1, "mixdown_prob", "must be in [0, 1]"),
+            (isinstance(self.degrade, DegradeConfig), "degrade", "must be a DegradeConfig"),
+        ]:
+            if not ok:
+                raise ValueError(f"{name}: {msg}")
