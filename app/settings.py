@@ -26,7 +26,7 @@ FORMATS = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
 
 DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
-    "processing/steps": 16,
+    "processing/steps": 8,  # = engine SamplerConfig.steps (not imported: keeps torch out)
     "processing/solver": "euler",
     "processing/device": "auto",
     "processing/cutoff_auto": True,

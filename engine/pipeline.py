@@ -26,6 +26,7 @@ from engine.audio.io import AtomicWriter, iter_blocks, probe, resample
 from engine.config import SAMPLE_RATE, PipelineConfig, SamplerConfig
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, iter_sample
+from engine.sbr import sbr_extend
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,12 @@ class Restorer:
         seeds = [self.sampler.seed + 16 * (first_index + k) + c
                  for k in range(len(chunks)) for c in range(ch)]
         z = initial_noise(tuple(cond.shape), seeds, self.device)
-        for step in iter_sample(self._net, cond, self.sampler, z):
+        prior = None
+        if self.sampler.prior_t > 0:  # warm start from the DSP estimate of the same chunks
+            flat = np.concatenate(chunks).reshape(-1, length)  # (B, L)
+            prior = codec.encode(torch.from_numpy(sbr_extend(flat, cutoff_hz)).to(
+                self.device)[:, None])  # (B, C, T)
+        for step in iter_sample(self._net, cond, self.sampler, z, prior):
             z = step.z
             yield step.index, None
         gen = torch.Generator().manual_seed(self.sampler.seed + first_index)

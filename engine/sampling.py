@@ -14,7 +14,7 @@ from itertools import pairwise
 import torch
 
 from engine.config import SamplerConfig
-from engine.flow import Net, velocity
+from engine.flow import Net, interpolate, velocity
 
 
 @dataclass(frozen=True)
@@ -79,15 +79,22 @@ def initial_noise(shape: tuple[int, ...], seeds: list[int], device: torch.device
 
 @torch.no_grad()
 def iter_sample(net: Net, cond: torch.Tensor, cfg: SamplerConfig,
-                noise: torch.Tensor | None = None) -> Iterator[SampleStep]:
-    """Integrate from noise at t = 0 to data at t = 1, yielding after each step.
+                noise: torch.Tensor | None = None, prior: torch.Tensor | None = None
+                ) -> Iterator[SampleStep]:
+    """Integrate from noise at t = 0 (or the prior at cfg.prior_t) to data at t = 1, yielding
+    after each step.
 
-    cond (B, C, T) normalised LR latent; noise defaults to seeds cfg.seed + b.
+    cond (B, C, T) normalised LR latent; noise defaults to seeds cfg.seed + b; prior (B, C, T)
+    a normalised latent estimate of the clean audio, required when cfg.prior_t > 0.
     """
     if cond.ndim != 3:
         raise ValueError(f"cond must be (B, C, T), got {tuple(cond.shape)}")
     z = noise if noise is not None else initial_noise(
         tuple(cond.shape), [cfg.seed + b for b in range(cond.shape[0])], cond.device, cond.dtype)
+    if cfg.prior_t > 0:
+        if prior is None or prior.shape != cond.shape:
+            raise ValueError(f"prior_t = {cfg.prior_t} needs a prior of shape {tuple(cond.shape)}")
+        z = interpolate(prior, z, torch.full((z.shape[0],), cfg.prior_t, device=z.device))
     step_fn = STEP_FNS[cfg.solver]
     for i, (t0, t1) in enumerate(pairwise(cfg.timesteps())):
         z = step_fn(net, z, t0, t1, cond, cfg)
@@ -95,10 +102,10 @@ def iter_sample(net: Net, cond: torch.Tensor, cfg: SamplerConfig,
 
 
 def sample(net: Net, cond: torch.Tensor, cfg: SamplerConfig,
-           noise: torch.Tensor | None = None) -> torch.Tensor:
+           noise: torch.Tensor | None = None, prior: torch.Tensor | None = None) -> torch.Tensor:
     """Blocking sampler: drain iter_sample and return the final latent (B, C, T)."""
     z = noise
-    for step in iter_sample(net, cond, cfg, noise):
+    for step in iter_sample(net, cond, cfg, noise, prior):
         z = step.z
     assert z is not None
     return z

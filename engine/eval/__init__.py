@@ -7,8 +7,9 @@ markdown report and the spectrogram figures.
 
 from __future__ import annotations
 
-from engine.eval.baselines import SBRConfig, sbr_extend, sbr_upsample, sinc_upsample
+from engine.eval.baselines import sbr_upsample, sinc_upsample
 from engine.eval.evaluate import CONDITIONS, EvalConfig, FileDone, iter_evaluate, run_eval
+from engine.sbr import SBRConfig, sbr_extend
 
 __all__ = ["CONDITIONS", "EvalConfig", "FileDone", "SBRConfig", "iter_evaluate", "run_eval",
            "sbr_extend", "sbr_upsample", "sinc_upsample"]

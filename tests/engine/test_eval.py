@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from engine import cli
-from engine.eval.baselines import SBRConfig, sbr_upsample, sinc_upsample
+from engine.eval.baselines import sbr_upsample, sinc_upsample
 from engine.eval.evaluate import CONDITIONS, EvalFile, find_files, mp3_lowpass, select_files
 from engine.metrics import lsd, lsd_bands
+from engine.sbr import SBRConfig
 from tests.engine.conftest import band_limit, synth_clip, write_wav
 
 

@@ -96,3 +96,16 @@ def test_memory_does_not_grow_with_file_length(tiny_model, tmp_path):
     peak_long = _peak_numpy_bytes(restorer, long, tmp_path / "b.wav")
     # 8x the audio: the output alone would be 8 x 10 s x 44.1 kHz x 4 B = 14 MB more if held.
     assert peak_long < 1.25 * peak_short + 2_000_000, (peak_short, peak_long)
+
+
+def test_warm_start_from_sbr_restores_the_high_band_and_keeps_the_low(tiny_model, training_clip):
+    ref = training_clip[: 3 * SAMPLE_RATE]
+    lr = lowpass(ref, 8000)
+    cfg = SamplerConfig(steps=4, prior_t=0.5)
+    restorer = Restorer(tiny_model, cfg, PipelineConfig(chunk_s=3.0))
+    *_, last = restorer.iter_array(lr[None], SAMPLE_RATE, cutoff_hz=8000)
+    out = last.result.audio[0]
+    sinc = lsd_bands(ref, lr, 8000)
+    model = lsd_bands(ref, out, 8000)
+    assert model["lsd_high"] < 0.5 * sinc["lsd_high"], (model, sinc)
+    assert model["lsd_low"] <= 0.05

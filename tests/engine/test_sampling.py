@@ -60,3 +60,16 @@ def test_guidance_runs_cond_and_uncond_in_one_batch():
     assert calls == [4, 4]
     # x_u = 0, x_c = 1 -> guided prediction 3.
     assert torch.allclose(out, torch.full_like(cond, 3.0))
+
+
+def test_warm_start_begins_at_prior_t_from_the_prior():
+    cfg = SamplerConfig(steps=4, prior_t=0.5)
+    assert cfg.timesteps() == [0.5, 0.625, 0.75, 0.875, 1.0]
+    prior, noise = torch.randn(2, 1024, 5), torch.randn(2, 1024, 5)
+    # a net that predicts x = z has zero velocity: the state never moves from where it starts
+    out = sample(lambda z, t, c: z, prior, cfg, noise=noise, prior=prior)
+    assert torch.allclose(out, 0.5 * prior + 0.5 * noise, atol=1e-6)
+    with pytest.raises(ValueError, match="prior"):
+        sample(lambda z, t, c: z, prior, cfg, noise=noise)
+    with pytest.raises(ValueError, match="prior_t"):
+        SamplerConfig(prior_t=1.0)
