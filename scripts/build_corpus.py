@@ -57,6 +57,7 @@ import sys
 import tarfile
 import time
 import tomllib
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -105,6 +106,7 @@ class Source:
     licence_path: tuple[str, ...] = ()  # (regex, replacement): installed path -> DEP-5 path
     language_pattern: str | None = None
     languages: tuple[str, ...] = ()
+    archives: tuple[str, ...] = ()  # zip files inside the package whose audio is unpacked
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -247,6 +249,27 @@ def licence_of(rel: str, paragraphs: Sequence[tuple[list[str], str]],
 
 
 # ---------------------------------------------------------------- 2. find + split
+
+def unpack_archives(source: Source, root: Path) -> None:
+    """Unpack the audio members of each of `source.archives` (zip files inside the extracted
+    package) to `<root>/<archive>.d/`, once, so `include` globs see them as ordinary files
+    (`<archive>.d/<member path>`). A zip's member names cannot escape that folder."""
+    for archive in source.archives:
+        zpath, dest = root / archive, root / (archive + ".d")
+        if dest.is_dir():
+            continue
+        if not zpath.is_file():
+            raise SystemExit(f"{source.name}: archive {archive} is not in {source.package}")
+        tmp = dest.with_name(dest.name + ".part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        with zipfile.ZipFile(zpath) as z:
+            members = [i for i in z.infolist()
+                       if not i.is_dir() and i.filename.lower().endswith(AUDIO_EXTENSIONS)]
+            log.info("%s: unpacking %d audio files from %s", source.name, len(members), archive)
+            for info in members:
+                z.extract(info, tmp)  # zipfile drops absolute and '..' path parts
+        tmp.rename(dest)
+
 
 def find_files(source: Source, root: Path) -> tuple[list[Candidate], int]:
     """Audio files of `source` under the extracted package, sorted; and how many the language
@@ -885,6 +908,7 @@ def build(sources: Sequence[Source], work: Path, out: Path, settings: Settings,
     roots = {p: fetch_fn(p, v, work) for p, v in sorted({(s.package, s.version) for s in sources})}
     candidates, found, dropped = [], {}, {}
     for s in sources:
+        unpack_archives(s, roots[s.package])
         files, dropped[s.name] = find_files(s, roots[s.package])
         found[s.name] = len(files)
         candidates += files

@@ -254,3 +254,31 @@ def test_sources_file_licence_and_language_filter(tmp_path):
     files, n_dropped = bc.find_files(source, root)
     assert sorted(Path(c.rel).name for c in files) == ["cat_desc.ogg", "cat_desc_pt_BR.wav"]
     assert n_dropped == 1
+
+
+def test_audio_inside_a_zip_archive_is_unpacked_and_found(tmp_path):
+    import zipfile
+
+    root = tmp_path / "pkg"
+    (root / "usr/share/doc/pkg").mkdir(parents=True)
+    (root / "usr/share/doc/pkg/copyright").write_text(COPYRIGHT)
+    wav = tmp_path / "hit.wav"
+    _write(wav, synth_clip(1.0, seed=3))
+    zpath = root / "usr/share/game/public.zip"
+    zpath.parent.mkdir(parents=True)
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.write(wav, "audio/attack/hit.wav")
+        z.write(wav, "audio/voice/hello.wav")
+        z.writestr("art/readme.txt", "not audio")
+        z.write(wav, "../escape.wav")  # must land inside the unpack folder
+    source = bc.Source("fx", "pkg", "1", "effects", ("usr/share/game/public.zip.d/audio/attack/*",),
+                       archives=("usr/share/game/public.zip",))
+    bc.unpack_archives(source, root)
+    bc.unpack_archives(source, root)  # a second run reuses the unpacked folder
+    files, _ = bc.find_files(source, root)
+    assert [c.rel for c in files] == ["usr/share/game/public.zip.d/audio/attack/hit.wav"]
+    assert not (tmp_path / "escape.wav").exists() and not (root / "usr/share/escape.wav").exists()
+    assert not (root / "usr/share/game/public.zip.d/art").exists()  # only audio is unpacked
+    missing = bc.Source("fx2", "pkg", "1", "effects", ("*",), archives=("nope.zip",))
+    with pytest.raises(SystemExit, match=r"nope\.zip"):
+        bc.unpack_archives(missing, root)
