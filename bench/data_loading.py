@@ -1,0 +1,74 @@
+"""Training-crop throughput on one CPU core: what one DataLoader worker can deliver.
+
+    python bench/data_loading.py --data DIR [--crops 300]
+
+Scans DIR like the trainer (cache in a temporary folder), then times `CropDataset.sample` —
+read from the memory-mapped cache, crop, level, degrade — and, separately, each degradation
+family on the same crops. One thread (`torch.set_num_threads(1)`), as each worker runs.
+Results go to bench/results/data_loading_cpu_<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.training.corpus import AudioCache, scan
+from engine.training.data import CropDataset
+from engine.training.dataconfig import DataConfig
+from engine.training.degrade import FAMILIES
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", nargs="+", required=True)
+    parser.add_argument("--crops", type=int, default=300)
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as cache_dir:
+        cfg = DataConfig(folders=tuple(args.data), cache_dir=cache_dir, val_files=0)
+        corpus = scan(cfg)
+        crops = CropDataset(corpus.train, cfg, AudioCache(cache_dir))
+        rng = np.random.default_rng(0)
+        for _ in range(20):  # open the maps, warm the page cache
+            crops.sample(rng)
+        start = time.perf_counter()
+        hrs = [crops.sample(rng)["hr"][0].numpy() for _ in range(args.crops)]
+        per_crop_ms = (time.perf_counter() - start) / args.crops * 1e3
+        family_ms = {}
+        for family in FAMILIES:
+            start = time.perf_counter()
+            for hr in hrs[:60]:
+                crops.degrader.apply(hr, family, crops.degrader.draw_cutoff(rng), rng)
+            family_ms[family] = (time.perf_counter() - start) / min(60, len(hrs)) * 1e3
+    row = {"crops": args.crops, "crop_s": cfg.crop_s, "train_files": len(corpus.train),
+           "ms_per_crop": per_crop_ms, "crops_per_s_per_core": 1e3 / per_crop_ms,
+           "degrade_ms_by_family": family_ms, "cpu": _cpu_name(), "cores": os.cpu_count(),
+           "torch": torch.__version__, "date": dt.date.today().isoformat()}
+    print(json.dumps(row, indent=1))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"data_loading_cpu_{row['date']}.json").write_text(json.dumps(row, indent=1))
+
+
+if __name__ == "__main__":
+    main()
