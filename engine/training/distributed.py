@@ -93,6 +93,10 @@ class DistInfo:
 
     def close(self) -> None:
         if self.active and dist.is_initialized():
+            # every rank finishes its last sends first: a rank that tore its connections down
+            # while a peer's gloo thread was still writing made that peer abort at exit
+            # (seen once in CI: "terminate called without an active exception")
+            dist.barrier()
             dist.destroy_process_group()
 
 
