@@ -17,6 +17,9 @@ median-smoothed over ~150 Hz (a median keeps a brick-wall edge where it is and i
    and the spectrum well above it (from 1.5 x knee) sits `EDGE_DROP_DB` lower (a knee in the
    top 10 % of the band skips that last check: a resampler's roll-off below the Nyquist).
    A rejected candidate (e.g. a pilot tone above the real cutoff) moves the search below it.
+   A quiet, hissy recording's edge drops less than `EDGE_DROP_DB` into its hiss; it still counts
+   when the passband stands `FLOOR_STEP_DB` above the floor and everything from 1.15 x knee up
+   is flat floor (within `FLOOR_FLAT_DB`): content stops there, only a steady floor goes on.
 
 Otherwise the input has no detectable band limit and the Nyquist is returned: silence, full-band
 noise or music, and sparse tonal content (a lone 1 kHz sine: its band limit is ill-defined, and
@@ -48,6 +51,9 @@ TOP_BAND = 0.04  # fraction of the band, just below the Nyquist, where the floor
 DENSE_DB = 30.0  # in the octave below the knee, bins within this much of its loudest bin ...
 DENSE_FRACTION = 0.5  # ... must be at least this share: broadband content, not a lone tone
 NEAR_NYQUIST = 0.9  # a knee above this fraction of the Nyquist needs no drop check
+FLOOR_STEP_DB = 12.0  # or: the passband is this much above the floor ...
+FLOOR_FLAT_DB = 3.0  # ... and all above the edge (from 1.15 x knee) lies within this of it
+FLOOR_GAP = 1.15
 MAX_CANDIDATES = 8  # content runs tried, from the top down, before giving up
 
 
@@ -114,7 +120,7 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
             break
         edge = int(candidates[-1])
         knee = _find_knee(smooth_db, freqs_hz, edge)
-        if _is_band_edge(level_db, smooth_db, freqs_hz, knee, peak_db, threshold_db):
+        if _is_band_edge(level_db, smooth_db, freqs_hz, knee, peak_db, floor_db):
             return _cap(float(freqs_hz[knee]), sample_rate)
         run_start = edge
         while run_start > lo and is_content[run_start - 1]:
@@ -125,7 +131,7 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
 
 
 def _is_band_edge(level_db: np.ndarray, smooth_db: np.ndarray, freqs_hz: np.ndarray, knee: int,
-                  peak_db: float, threshold_db: float) -> bool:
+                  peak_db: float, floor_db: float) -> bool:
     """Whether the spectrum is broadband content below `knee` and drops clearly above it."""
     knee_hz = float(freqs_hz[knee])
     passband_db = _trend_at(smooth_db, freqs_hz, knee)
@@ -134,13 +140,20 @@ def _is_band_edge(level_db: np.ndarray, smooth_db: np.ndarray, freqs_hz: np.ndar
     n_bins = smooth_db.shape[0]
     start = min(int(np.searchsorted(freqs_hz, 1.5 * knee_hz)), (knee + n_bins) // 2)
     above_db = float(np.percentile(smooth_db[start:], 90))
-    log.debug("knee %.0f Hz: passband %.1f dB, peak %.1f dB, threshold %.1f dB, above %.1f dB, "
-              "dense %.2f", knee_hz, passband_db, peak_db, threshold_db, above_db, dense)
+    gap = min(int(np.searchsorted(freqs_hz, FLOOR_GAP * knee_hz)), n_bins - 1)
+    above_gap_db = float(np.percentile(smooth_db[gap:], 90))
+    log.debug("knee %.0f Hz: passband %.1f dB, peak %.1f dB, floor %.1f dB, above %.1f dB "
+              "(from 1.15 x knee %.1f dB), dense %.2f", knee_hz, passband_db, peak_db, floor_db,
+              above_db, above_gap_db, dense)
     if passband_db < peak_db - RANGE_DB or dense < DENSE_FRACTION:
         return False  # the leakage skirt of a tone, or sparse partials: no band to speak of
     if knee_hz >= NEAR_NYQUIST * freqs_hz[-1]:
         return True  # a resampler's roll-off: nothing above it to compare with
-    return passband_db - above_db >= EDGE_DROP_DB
+    if passband_db - above_db >= EDGE_DROP_DB:
+        return True
+    # a quiet recording's edge into its hiss: a clear step, then nothing but the flat floor
+    return (passband_db - floor_db >= FLOOR_STEP_DB
+            and above_gap_db - floor_db <= FLOOR_FLAT_DB)
 
 
 def _find_knee(smooth_db: np.ndarray, freqs_hz: np.ndarray, edge: int) -> int:

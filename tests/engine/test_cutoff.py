@@ -155,3 +155,16 @@ def test_shapes_and_short_input() -> None:
     assert detect_cutoff(x[None, :100], SR) == 22050.0  # too short to tell
     with pytest.raises(ValueError, match="Ch, S"):
         detect_cutoff(x[None, None], SR)
+
+
+@pytest.mark.parametrize("cutoff_hz", [9000.0, 12000.0, 16000.0])
+def test_quiet_recording_with_hiss_above_its_edge(cutoff_hz: float) -> None:
+    # Speech-like tones whose level falls towards the edge, at -50 dBFS RMS, over white hiss at
+    # -80 dBFS: the edge drops only ~17 dB into the hiss (less than EDGE_DROP_DB), but above it
+    # there is nothing but the flat floor. (Reported Nyquist before the floor-step rule.)
+    from tests.engine.conftest import lowpass, synth_clip
+
+    x = lowpass(synth_clip(4.0, seed=1), cutoff_hz)
+    x = x / np.sqrt(np.mean(x**2)) * 10 ** (-50 / 20)
+    x = x + 10 ** (-80 / 20) * np.random.default_rng(0).standard_normal(x.shape)
+    assert detect_cutoff(x.astype(np.float32)[None], SR) == pytest.approx(cutoff_hz, rel=0.04)
