@@ -121,7 +121,7 @@ def loudness_db(x: np.ndarray, sample_rate: int, weighted: bool = True) -> float
     """Ungated loudness of `(S, Ch)` in dB: K-weighted (LUFS-like) or plain RMS."""
     if weighted:
         # A -400 dB DC offset (removed by the weighting's high-pass) keeps the filter state out
-        # of subnormal floats in digital silence: 1.8 s instead of 0.08 s for 60 s of silence.
+        # of subnormal floats in digital silence: 0.08 s instead of 1.8 s for 60 s of silence.
         x = signal.sosfilt(k_weighting_sos(sample_rate), x + 1e-20, axis=0)
     power = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
     return -0.691 + 10 * math.log10(max(power, 1e-20)) if weighted else \

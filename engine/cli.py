@@ -124,8 +124,7 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
     sampler = SamplerConfig(steps=args.steps, solver=args.solver, guidance=args.guidance,
-                            prior_t=args.prior_t,
-                            seed=args.seed)
+                            prior_t=args.prior_t, seed=args.seed)
     restorer = Restorer(model, sampler, PipelineConfig(batch_size=args.batch), device)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,7 @@ class TrainConfig:
     ema_every: int = 1  # update the EMA every k-th step with decay^k (k = 4: ~1 ms less a step)
     precision: Precision = "bf16"  # autocast dtype on CUDA; the CPU always runs fp32
     compile: bool = False  # torch.compile the network
-    compile_mode: CompileMode = "default"  # "reduce-overhead": CUDA graphs (no DDP)
+    compile_mode: CompileMode = "default"  # "reduce-overhead": CUDA graphs (measured 1 GPU)
     num_workers: int = 4  # DataLoader workers per process
     log_every: int = 50
     val_every: int = 1000

@@ -164,7 +164,8 @@ class Restorer:
                    ) -> Iterator[tuple[int, np.ndarray | None]]:
         """Restore a batch of chunks; yields (step, None) per sampler step, then (-1, out)."""
         ch, length = chunks[0].shape
-        wav = torch.from_numpy(np.concatenate(chunks)).to(self.device)[:, None]  # (B, 1, L)
+        flat = np.concatenate(chunks)  # (B, L): B = chunks x channels
+        wav = torch.from_numpy(flat).to(self.device)[:, None]  # (B, 1, L)
         codec = self.model.codec
         cond = codec.encode(wav)  # (B, C, T)
         seeds = [self.sampler.seed + 16 * (first_index + k) + c
@@ -172,7 +173,6 @@ class Restorer:
         z = initial_noise(tuple(cond.shape), seeds, self.device)
         prior = None
         if self.sampler.prior_t > 0:  # warm start from the DSP estimate of the same chunks
-            flat = np.concatenate(chunks).reshape(-1, length)  # (B, L)
             prior = codec.encode(torch.from_numpy(sbr_extend(flat, cutoff_hz)).to(
                 self.device)[:, None])  # (B, C, T)
         for step in iter_sample(self._net, cond, self.sampler, z, prior):

@@ -53,7 +53,7 @@ DENSE_FRACTION = 0.5  # ... must be at least this share: broadband content, not 
 NEAR_NYQUIST = 0.9  # a knee above this fraction of the Nyquist needs no drop check
 FLOOR_STEP_DB = 12.0  # or: the passband is this much above the floor ...
 FLOOR_FLAT_DB = 3.0  # ... and all above the edge (from 1.15 x knee) lies within this of it
-FLOOR_GAP = 1.15
+FLOOR_GAP = 1.15  # the flat-floor check starts this far above the knee (skips the skirt)
 MAX_CANDIDATES = 8  # content runs tried, from the top down, before giving up
 
 
@@ -143,8 +143,8 @@ def _is_band_edge(level_db: np.ndarray, smooth_db: np.ndarray, freqs_hz: np.ndar
     gap = min(int(np.searchsorted(freqs_hz, FLOOR_GAP * knee_hz)), n_bins - 1)
     above_gap_db = float(np.percentile(smooth_db[gap:], 90))
     log.debug("knee %.0f Hz: passband %.1f dB, peak %.1f dB, floor %.1f dB, above %.1f dB "
-              "(from 1.15 x knee %.1f dB), dense %.2f", knee_hz, passband_db, peak_db, floor_db,
-              above_db, above_gap_db, dense)
+              "(from %.2f x knee %.1f dB), dense %.2f", knee_hz, passband_db, peak_db, floor_db,
+              above_db, FLOOR_GAP, above_gap_db, dense)
     if passband_db < peak_db - RANGE_DB or dense < DENSE_FRACTION:
         return False  # the leakage skirt of a tone, or sparse partials: no band to speak of
     if knee_hz >= NEAR_NYQUIST * freqs_hz[-1]:

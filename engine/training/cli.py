@@ -43,7 +43,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--compile-mode", default="default",
                    choices=["default", "reduce-overhead", "max-autotune"],
-                   help="reduce-overhead: CUDA graphs (fastest on one GPU; not with --gpus)")
+                   help="reduce-overhead: CUDA graphs (fastest on one GPU; untried with --gpus)")
     p.add_argument("--ema-every", type=int, default=1,
                    help="update the EMA every k-th step with decay^k")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")

@@ -164,8 +164,8 @@ class Trainer:
         index = torch.arange(len(losses), device=losses.device)
         first_bad = torch.where(torch.isfinite(losses), len(losses), index).min()
         stats = {k: torch.stack(v).nanmean() for k, v in window.items()
-                 if isinstance(v[0], torch.Tensor)}
-        stats["loss/flow"] = losses.mean()
+                 if k != "loss/flow" and isinstance(v[0], torch.Tensor)}
+        stats["loss/flow"] = losses.mean()  # plain mean: NaN must show
         floats = metric_floats({**stats, "_first_bad": first_bad})
         floats.update({k: float(np.mean(v)) for k, v in window.items() if k not in stats})
         bad = int(floats.pop("_first_bad"))

@@ -4,7 +4,8 @@
 The fused AdamW kernel already divides each gradient by an optional `grad_scale` tensor and skips
 the update where `found_inf` is set (the protocol `torch.amp.GradScaler` uses), so the clip
 coefficient and a non-finite guard go in there: one pass less over 4 bytes per parameter and no
-wait for the GPU (measured on an H100, v2: clip 4.5 ms -> the 1.4 ms of the norm alone).
+wait for the GPU (measured on an H100, v2 batch 32: the clip's 1.4 ms, norm 0.5 + rescale 0.9,
+shrink to the norm's 0.5 ms).
 """
 
 from __future__ import annotations
