@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--ema-every", type=int, default=1)
     parser.add_argument("--sync-loss", action="store_true",
                         help="read the loss on the host each step, as a per-step check would")
+    parser.add_argument("--comm-bf16", action="store_true",
+                        help="DDP: all-reduce the gradients in bf16 (half the bytes)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
@@ -83,6 +85,9 @@ def main() -> None:
     ema = EMA(net, 0.999, every=args.ema_every)
     params = list(net.parameters())
     model_fn = info.wrap(net)
+    if args.comm_bf16 and info.active:
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+        model_fn.register_comm_hook(None, default_hooks.bf16_compress_hook)
     loss_fn = functools.partial(obj.loss, model_fn)
     if args.compile and args.compile_scope == "model":
         loss_fn = functools.partial(obj.loss, torch.compile(model_fn, mode=args.compile_mode))
@@ -152,6 +157,7 @@ def main() -> None:
         "card": torch.cuda.get_device_name(dev), "torch": torch.__version__,
         "date": dt.date.today().isoformat(), "tag": args.tag,
         "fused_clip": args.fused_clip, "ema_every": args.ema_every, "sync_loss": args.sync_loss,
+        "comm_bf16": args.comm_bf16,
         "compile_scope": args.compile_scope if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
         "phase_ms": {name: sum(ev[i].elapsed_time(ev[i + 1]) for ev in marks) / len(marks)

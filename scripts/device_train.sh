@@ -4,17 +4,22 @@
 #   usage: scripts/device_train.sh RUN_NAME [jatsr train options...]
 # Expects .whl/ (soundfile, soxr, cffi, pycparser wheels for the machine's Python) and .data/
 # (train-*.tar, val-*.tar from scripts/build_corpus.py) beside the checkout, or DATA_DIR=DIR
-# when several calls to one warm machine carried the shards there (they exceed one carry).
+# when several calls to one warm machine carried the shards there (they exceed one carry), or
+# STAGED=1 when scripts/device_stage.sh already unpacked and scanned them (RUN=NAME there).
 set -euo pipefail
 name=$1; shift
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl
+if [ -d .whl ]; then  # carried wheels (an earlier call may have installed them already)
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl
+fi
 export PYTHONPATH=/tmp/site:$PWD
 data=/tmp/corpus; mkdir -p "$data/train" "$data/val"
-src=${DATA_DIR:-.data}  # where the shards are: .data, or a folder earlier calls filled
-for t in "$src"/train-*.tar; do tar -xf "$t" -C "$data/train"; done
-for t in "$src"/val-*.tar; do tar -xf "$t" -C "$data/val"; done
+if [ "${STAGED:-0}" != 1 ]; then
+  src=${DATA_DIR:-.data}  # where the shards are: .data, or a folder earlier calls filled
+  for t in "$src"/train-*.tar; do tar -xf "$t" -C "$data/train"; done
+  for t in "$src"/val-*.tar; do tar -xf "$t" -C "$data/val"; done
+fi
 out=${OUT:-/tmp/out}; run=/tmp/runs/$name
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -m engine.training --data "$data/train" --val-data "$data/val" --out "$run" \

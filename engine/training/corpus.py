@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,13 @@ def _resampled(meta: Meta) -> int:
     return audio_io.resampled_length(meta["frames"], meta["sample_rate"], SAMPLE_RATE)
 
 
-def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None) -> Corpus:
+def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None,
+         workers: int | None = None) -> Corpus:
     """Find, check, cache and split the audio under `cfg.folders`; every skip is reported.
 
     `log_fn` receives the progress, skip and summary lines instead of this module's logger.
+    `workers` threads measure and decode files at once (None: one per CPU core, at most 32);
+    decoding, resampling and the band-limit FFTs release the GIL, so threads scale.
     """
     if not cfg.folders:
         raise ValueError("folders: no data folders given")
@@ -191,20 +195,21 @@ def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None) -> Corpus
     n_train = len(found)
     if cfg.val_folders:  # an explicit held-out set: no split of the training folders
         found += _find_files(cfg.val_folders, cache.dir.resolve(), skipped)
-    for i, (rel, path) in enumerate(found):
-        meta = cache.record(path)
-        if _skip_reason(meta, cfg) is None and not cache.has_array(meta):
-            say(f"caching {i + 1}/{len(found)}: {path}")
-            meta = cache.ensure_array(meta)
-        reason = _skip_reason(meta, cfg)
-        if reason is not None:
-            skipped.append(Skipped(path, reason[1], reason[0]))
-            say(f"skipped {path}: {reason[1]}", logging.WARNING)
-            continue
-        (kept if i < n_train else kept_val).append((rel, FileEntry(
-            path, meta["frames"], meta["sample_rate"], meta["channels"],
-            float(meta["cutoff_hz"]), float(meta["duration_s"]), str(cache.array_path(meta)),
-            int(meta["cached_frames"]))))
+    n_workers = workers if workers is not None else min(32, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max(1, n_workers), thread_name_prefix="jatsr-scan") as pool:
+        scanned = pool.map(lambda p: _scan_file(cache, cfg, p), [path for _, path in found])
+        for i, ((rel, path), (meta, decoded)) in enumerate(zip(found, scanned, strict=True)):
+            if decoded:
+                say(f"cached {i + 1}/{len(found)}: {path}")
+            reason = _skip_reason(meta, cfg)
+            if reason is not None:
+                skipped.append(Skipped(path, reason[1], reason[0]))
+                say(f"skipped {path}: {reason[1]}", logging.WARNING)
+                continue
+            (kept if i < n_train else kept_val).append((rel, FileEntry(
+                path, meta["frames"], meta["sample_rate"], meta["channels"],
+                float(meta["cutoff_hz"]), float(meta["duration_s"]),
+                str(cache.array_path(meta)), int(meta["cached_frames"]))))
     if cfg.val_folders:
         train = sorted((e for _, e in kept), key=lambda e: e.path)
         val = sorted((e for _, e in kept_val), key=lambda e: e.path)
@@ -216,6 +221,15 @@ def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None) -> Corpus
     corpus = Corpus(train, val, skipped, str(cache.dir))
     say(f"data: {json.dumps(corpus.summary())}")
     return corpus
+
+
+def _scan_file(cache: AudioCache, cfg: DataConfig, path: str) -> tuple[Meta, bool]:
+    """One file's record, its array decoded into the cache when it is a usable target;
+    (record, whether it was decoded now)."""
+    meta = cache.record(path)
+    if _skip_reason(meta, cfg) is not None or cache.has_array(meta):
+        return meta, False
+    return cache.ensure_array(meta), True
 
 
 def _find_files(folders: Sequence[str], cache_dir: Path, skipped: list[Skipped]

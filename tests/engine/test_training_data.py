@@ -136,6 +136,19 @@ def test_cache_reused_without_decoding(corpus_dir: Path, tmp_path: Path,
     np.testing.assert_allclose(cached, audio_io.load(entry.path, SAMPLE_RATE)[0], atol=1e-6)
 
 
+def test_scan_threads_agree_with_one(corpus_dir: Path, tmp_path: Path,
+                                     corpus: corpus_mod.Corpus) -> None:
+    one = scan(_cfg(corpus_dir, tmp_path / "one"), workers=1)
+    many = scan(_cfg(corpus_dir, tmp_path / "many"), workers=4)
+    for got in (one, many):  # same files, same order, same split, same skips as the default
+        assert [(e.path, e.cutoff_hz, e.cached_frames) for e in got.train + got.val] == [
+            (e.path, e.cutoff_hz, e.cached_frames) for e in corpus.train + corpus.val]
+        assert [(s.path, s.reason) for s in got.skipped] == [(s.path, s.reason)
+                                                             for s in corpus.skipped]
+    for a, b in zip(one.train, many.train, strict=True):
+        np.testing.assert_array_equal(AudioCache.open(a), AudioCache.open(b))
+
+
 def test_cache_resumes_and_catches_late_nan(corpus_dir: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg(corpus_dir, tmp_path / "cache")
