@@ -197,7 +197,11 @@ class ValidationSet:
         size, degrader = crop_samples(cfg.crop_s), Degrader(cfg.degrade)
         items: list[ValItem] = []
         n_crops = 0
-        for entry in sorted(corpus_val_entries, key=lambda e: e.path):
+        # files evenly spread over the sorted list first: with more files than crops, the first
+        # `max_crops` in path order would all be of one kind (effects/ sorts before speech/)
+        entries = sorted(corpus_val_entries, key=lambda e: e.path)
+        stride = max(1, len(entries) * crops_per_file // max(max_crops, 1))
+        for entry in [entries[j] for r in range(stride) for j in range(r, len(entries), stride)]:
             audio = (cache or AudioCache).open(entry)  # (Ch, N)
             last = max(audio.shape[1] - size, 0)
             for start in sorted({round(k * last / max(crops_per_file - 1, 1))

@@ -260,3 +260,14 @@ def test_config_from_plain_data() -> None:
     assert cfg.folders == ("a", "b") and cfg.gain_db == (-3, 3)
     assert cfg.degrade == DegradeConfig(named_prob=0.2, iir_orders=(4, 8))
     assert hash(cfg)  # frozen and hashable again
+
+
+def test_validation_spreads_over_files(corpus: corpus_mod.Corpus) -> None:
+    entries = sorted(corpus.train, key=lambda e: e.path)
+    cfg = DataConfig(folders=("unused",), crop_s=CROP_S)
+    val = ValidationSet.build(entries, cfg, crops_per_file=2, max_crops=4, cutoffs_hz=(8000.0,))
+    paths = [e.path for e in entries]
+    used = sorted({paths.index(item.path) for item in val})
+    # the 4 crops come from files spread over the sorted list, not from its first two files
+    # (a corpus sorted by category would otherwise validate on one category alone)
+    assert len(val) == 4 and used[0] == 0 and used[-1] >= len(entries) // 2
