@@ -22,7 +22,10 @@ if [ "${STAGED:-0}" != 1 ]; then
 fi
 out=${OUT:-/tmp/out}; run=/tmp/runs/$name
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+status=0  # the whole log goes to $out/$name.log as it is written (a run may outlast a call)
 python3 -m engine.training --data "$data/train" --val-data "$data/val" --out "$run" \
-  --export "$out/$name" "$@" 2>&1 | tr '\r' '\n' | grep -v '^ *[0-9]*%|' | tail -n 80
+  --export "$out/$name" "$@" > "$out/$name.log" 2>&1 || status=$?
+tr '\r' '\n' < "$out/$name.log" | grep -v '^ *[0-9]*%|' | tail -n 80
 cp "$run/metrics.jsonl" "$out/$name.metrics.jsonl"
 cp "$run/config.json" "$out/$name.config.json"
+exit $status
