@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.system import cpu_budget
 from engine.training.corpus import AudioCache, scan
 from engine.training.data import CropDataset
 from engine.training.dataconfig import DataConfig
@@ -64,6 +65,7 @@ def main() -> None:
     row = {"crops": args.crops, "crop_s": cfg.crop_s, "train_files": len(corpus.train),
            "ms_per_crop": per_crop_ms, "crops_per_s_per_core": 1e3 / per_crop_ms,
            "degrade_ms_by_family": family_ms, "cpu": _cpu_name(), "cores": os.cpu_count(),
+           "cpu_budget": cpu_budget(),
            "torch": torch.__version__, "date": dt.date.today().isoformat()}
     print(json.dumps(row, indent=1))
     args.out_dir.mkdir(parents=True, exist_ok=True)

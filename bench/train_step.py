@@ -29,6 +29,7 @@ from engine.config import HOP_SAMPLES, SAMPLE_RATE
 from engine.flow import FlowObjective
 from engine.model import layers
 from engine.model.dit import PRESETS, DiT, param_counts
+from engine.system import cpu_budget
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
 from engine.training.update import clipped_step
@@ -155,6 +156,7 @@ def main() -> None:
         "tflops_achieved_per_gpu": flops * steps_per_s / 1e12,
         "peak_mem_gib": torch.cuda.max_memory_allocated(dev) / 2**30,
         "card": torch.cuda.get_device_name(dev), "torch": torch.__version__,
+        "device_index": dev.index, "cpu": cpu_budget(),
         "date": dt.date.today().isoformat(), "tag": args.tag,
         "fused_clip": args.fused_clip, "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16,

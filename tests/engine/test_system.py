@@ -1,0 +1,20 @@
+"""engine.system: the CPU budget a container grants (cgroup v2 cpu.max)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.system import cpu_budget
+
+
+def test_cpu_budget_reads_the_cgroup_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("1600000 100000\n")
+    got = cpu_budget(cpu_max)
+    assert got["cgroup_cores"] == 16.0
+    assert got["affinity_cores"] is None or 1 <= got["affinity_cores"] <= got["logical_cores"]
+    cpu_max.write_text("max 100000\n")
+    assert cpu_budget(cpu_max)["cgroup_cores"] is None  # no quota
+    assert cpu_budget(tmp_path / "absent")["cgroup_cores"] is None  # cgroup v1 / not Linux
+    cpu_max.write_text("garbage\n")
+    assert cpu_budget(cpu_max)["cgroup_cores"] is None
