@@ -270,9 +270,12 @@ class Trainer:
                     self.logger.log(self.step_idx, means)
                     yield TrainEvent("log", self.step_idx, total, means)
                 if self.step_idx % cfg.val_every == 0 or self.step_idx == total:
+                    paused = time.perf_counter()
                     yield from self._validate_event(total)
                     last_val = self.step_idx
-                    tick = time.perf_counter()
+                    # validation is not training time; the log window keeps its steps and its
+                    # data wait, so it keeps its clock too (resetting it made the wait share > 1)
+                    tick += time.perf_counter() - paused
                 if self.step_idx % cfg.ckpt_every == 0:
                     path = self.save()
                     saved_at = self.step_idx

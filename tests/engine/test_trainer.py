@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,19 @@ def test_trainer_overfits_and_validates(data_dir, tmp_path):
     assert any("loss/flow_t0" in r or "loss/flow_t3" in r for r in records)
     assert (tmp_path / "run/ckpt/last.pt").exists() and (tmp_path / "run/ckpt/best.pt").exists()
     assert events[-1].kind == "done"
+
+
+def test_log_window_rates_exclude_validation(data_dir, tmp_path):
+    # validation (every 3 steps) falls inside log windows (every 6): each window's data-wait
+    # share must stay a share of that window's own time
+    trainer = Trainer(None, _cfg(steps=12, log_every=6, val_every=3), _data(data_dir),
+                      tmp_path / "run", device="cpu")
+    sample = trainer.crops.sample
+    trainer.crops.sample = lambda rng: (time.sleep(0.05), sample(rng))[1]  # a slow loader
+    logs = [ev.metrics for ev in trainer.iter_fit() if ev.kind == "log"]
+    assert len(logs) == 2
+    for m in logs:
+        assert 0 <= m["perf/data_wait_frac"] <= 1 and m["perf/steps_per_s"] > 0, m
 
 
 def test_resume_continues_exactly(data_dir, tmp_path):
