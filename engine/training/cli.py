@@ -31,6 +31,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--crop-s", type=float, default=6.0)
+    p.add_argument("--group-exponent", type=float, default=1.0,
+                   help="crops per top-level data folder ~ its duration ** this "
+                        "(1: by duration, 0: equal shares)")
     p.add_argument("--workers", type=int, default=TrainConfig.num_workers)
     p.add_argument("--log-every", type=int, default=None)
     p.add_argument("--val-every", type=int, default=None)
@@ -84,6 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
         return launch(args.gpus, _without_gpus_flag(sys.argv[2:]))
     train = train_config_from_args(args)
     data = DataConfig(folders=tuple(str(d) for d in args.data), crop_s=args.crop_s,
+                      group_exponent=args.group_exponent,
                       val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
     dist_info = DistInfo.from_env(args.device)
     base = resolve_model_path(args.base) if args.base else None

@@ -58,6 +58,7 @@ class FileEntry:
     duration_s: float
     cache_path: str = ""  # (Ch, >= cached_frames) float32 .npy at 44.1 kHz
     cached_frames: int = 0
+    group: str = ""  # top-level folder under its data folder (e.g. a category); "" at the top
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None,
             (kept if i < n_train else kept_val).append((rel, FileEntry(
                 path, meta["frames"], meta["sample_rate"], meta["channels"],
                 float(meta["cutoff_hz"]), float(meta["duration_s"]),
-                str(cache.array_path(meta)), int(meta["cached_frames"]))))
+                str(cache.array_path(meta)), int(meta["cached_frames"]), _group(rel))))
     if cfg.val_folders:
         train = sorted((e for _, e in kept), key=lambda e: e.path)
         val = sorted((e for _, e in kept_val), key=lambda e: e.path)
@@ -255,6 +256,12 @@ def _find_files(folders: Sequence[str], cache_dir: Path, skipped: list[Skipped]
                     seen.add(real)
                     out.append((path.relative_to(root).as_posix(), str(path)))
     return out
+
+
+def _group(rel: str) -> str:
+    """The first folder of a path relative to its data folder ("" for a file at the top)."""
+    parts = rel.split("/")
+    return parts[0] if len(parts) > 1 else ""
 
 
 def _skip_reason(meta: Meta, cfg: DataConfig) -> tuple[str, str] | None:

@@ -59,11 +59,25 @@ def _level(x: np.ndarray, rms_db: float, target_db: float) -> np.ndarray:
     return x * np.float32(PEAK_LIMIT / peak) if peak > PEAK_LIMIT else x
 
 
+def file_weights(entries: Sequence[FileEntry], group_exponent: float = 1.0) -> np.ndarray:
+    """(N,) probabilities of drawing each file: a group's share ~ its duration ** exponent,
+    files within a group by duration. With the exponent 1 this is duration alone."""
+    frames = np.array([max(e.cached_frames, 1) for e in entries], np.float64)  # (N,)
+    groups = [e.group for e in entries]
+    total = dict.fromkeys(groups, 0.0)
+    for g, f in zip(groups, frames, strict=True):
+        total[g] += f
+    share = {g: t**group_exponent for g, t in total.items()}
+    norm = sum(share.values())
+    return np.array([f / total[g] * share[g] / norm for g, f in zip(groups, frames, strict=True)])
+
+
 class CropDataset(IterableDataset):
     """Random crops {"hr", "lr": (1, S) float32, "cutoff_hz", "kind", "failed_crops"}.
 
-    Files are drawn in proportion to their duration. `sample(rng)` makes one crop from a given
-    generator; iterating gives an endless (or `epoch_len` per rank) stream seeded by
+    Files are drawn in proportion to their duration, or with `cfg.group_exponent` < 1 their
+    top-level folders are evened out first (`file_weights`). `sample(rng)` makes one crop from
+    a given generator; iterating gives an endless (or `epoch_len` per rank) stream seeded by
     (seed, epoch, rank, DataLoader worker). `failed_crops` counts unreadable cache files met
     since the previous sample in that process: sum it per epoch beside `Corpus.summary()`.
     """
@@ -79,8 +93,8 @@ class CropDataset(IterableDataset):
         self.entries, self.cfg, self.cache = list(corpus_entries), cfg, cache
         self.rank, self.world_size, self.seed, self.epoch_len = rank, world_size, seed, epoch_len
         self.epoch, self.crop_samples = 0, crop_samples(cfg.crop_s)
-        frames = np.array([max(e.cached_frames, 1) for e in self.entries], np.float64)
-        self._cum = np.cumsum(frames) / frames.sum()
+        cum = np.cumsum(file_weights(self.entries, cfg.group_exponent))
+        self._cum = cum / cum[-1]  # ends at exactly 1: rng.random() < 1 always finds a file
         self.degrader = Degrader(cfg.degrade)
         self.counts: Counter[str] = Counter()  # this process: samples, failed_crops, silent
         self._pending_failures = 0

@@ -21,6 +21,9 @@ class DataConfig:
     target_rms_db: float = -20.0  # active RMS after normalisation, dBFS
     gain_db: tuple[float, float] = (-6.0, 6.0)  # then a uniform random gain
     mixdown_prob: float = 0.3  # else one random channel
+    # share of crops from each top-level folder (e.g. speech/, music/) ~ its duration ** this:
+    # 1 draws files by duration alone, 0 gives every folder the same share, 0.5 between
+    group_exponent: float = 1.0
     seed: int = 0  # validation split
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
 
@@ -41,6 +44,7 @@ class DataConfig:
             (-60 <= self.target_rms_db <= -3, "target_rms_db", "must be in [-60, -3] dBFS"),
             (-40 <= lo <= hi <= 40, "gain_db", "must be (low, high), -40 <= low <= high <= 40"),
             (0 <= self.mixdown_prob <= 1, "mixdown_prob", "must be in [0, 1]"),
+            (0 <= self.group_exponent <= 1, "group_exponent", "must be in [0, 1]"),
             (isinstance(self.degrade, DegradeConfig), "degrade", "must be a DegradeConfig"),
         ]:
             if not ok:

@@ -271,3 +271,27 @@ def test_validation_spreads_over_files(corpus: corpus_mod.Corpus) -> None:
     # the 4 crops come from files spread over the sorted list, not from its first two files
     # (a corpus sorted by category would otherwise validate on one category alone)
     assert len(val) == 4 and used[0] == 0 and used[-1] >= len(entries) // 2
+
+
+def test_group_exponent_evens_out_top_level_folders(corpus: corpus_mod.Corpus) -> None:
+    from engine.training.data import file_weights
+
+    # the fixture's files sit in "" (top level) and "sub" (c.wav, deep/d.flac)
+    entries = corpus.train + corpus.val
+    assert {e.group for e in entries} == {"", "sub"}
+    frames = np.array([e.cached_frames for e in entries], np.float64)
+    in_sub = np.array([e.group == "sub" for e in entries])
+    by_duration = file_weights(entries, 1.0)
+    np.testing.assert_allclose(by_duration, frames / frames.sum())
+    equal = file_weights(entries, 0.0)
+    np.testing.assert_allclose([equal[in_sub].sum(), equal[~in_sub].sum()], [0.5, 0.5])
+    # within a folder, files keep their duration ratio
+    sub = frames[in_sub]
+    np.testing.assert_allclose(equal[in_sub] / equal[in_sub].sum(), sub / sub.sum())
+    half = file_weights(entries, 0.5)
+    share = np.sqrt(sub.sum()) / (np.sqrt(sub.sum()) + np.sqrt(frames[~in_sub].sum()))
+    np.testing.assert_allclose(half[in_sub].sum(), share)
+    crops = CropDataset(entries, DataConfig(folders=("x",), crop_s=CROP_S, group_exponent=0.0))
+    np.testing.assert_allclose(np.diff(crops._cum, prepend=0.0), equal)  # what sample() draws
+    with pytest.raises(ValueError, match="group_exponent"):
+        DataConfig(folders=("x",), group_exponent=1.5)
