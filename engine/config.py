@@ -149,6 +149,7 @@ class RunConfig:
 
 
 Precision = Literal["bf16", "fp32"]
+DegradeOn = Literal["auto", "workers", "device"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the network
     compile_mode: CompileMode = "default"  # "reduce-overhead": CUDA graphs (measured 1 GPU)
     num_workers: int = 4  # DataLoader workers per process
+    # where IIR / brick-wall degradations run: "workers" (CPU), "device" (batched FFT gains on
+    # the training device, engine.training.device_filter), "auto": the device when it is CUDA
+    degrade_on: DegradeOn = "auto"
     log_every: int = 50
     val_every: int = 1000
     val_steps: int = 16  # sampler steps during validation
@@ -193,6 +197,8 @@ class TrainConfig:
         _check(self.grad_clip > 0, "grad_clip", "must be positive")
         _check(self.precision in ("bf16", "fp32"), "precision", "must be 'bf16' or 'fp32'")
         _check(self.num_workers >= 0, "num_workers", "must be >= 0")
+        _check(self.degrade_on in ("auto", "workers", "device"), "degrade_on",
+               "must be 'auto', 'workers' or 'device'")
         _check(min(self.log_every, self.val_every, self.ckpt_every) >= 1, "log_every",
                "log/val/ckpt intervals must be >= 1")
         _check(self.keep_ckpts >= 0, "keep_ckpts", "must be >= 0")

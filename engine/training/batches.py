@@ -17,7 +17,8 @@ from engine.training.data import CropDataset
 
 
 class StepBatches(IterableDataset):
-    """Yields, per optimiser step, a list of grad_accum micro-batches {"hr","lr": (B,1,S)}."""
+    """Yields, per optimiser step, a list of grad_accum micro-batches {"hr","lr": (B,1,S)}
+    (+ "filter" (B, FILTER_WIDTH) when the crops defer their filters to the device)."""
 
     def __init__(self, crops: CropDataset, batch: int, grad_accum: int, rank: int,
                  world_size: int, seed: int, start_step: int = 0):
@@ -31,9 +32,12 @@ class StepBatches(IterableDataset):
         for m in range(self.grad_accum):
             rng = np.random.default_rng([self.seed, step, m, self.rank, self.world_size])
             samples = [self.crops.sample(rng) for _ in range(self.batch)]
-            micro.append({"hr": torch.stack([s["hr"] for s in samples]),
-                          "lr": torch.stack([s["lr"] for s in samples]),
-                          "cutoff_hz": torch.tensor([s["cutoff_hz"] for s in samples])})
+            mb = {"hr": torch.stack([s["hr"] for s in samples]),
+                  "lr": torch.stack([s["lr"] for s in samples]),
+                  "cutoff_hz": torch.tensor([s["cutoff_hz"] for s in samples])}
+            if "filter" in samples[0]:  # (B, FILTER_WIDTH): left for the training device
+                mb["filter"] = torch.stack([s["filter"] for s in samples])
+            micro.append(mb)
         return micro
 
     def __iter__(self) -> Iterator[list[dict[str, torch.Tensor]]]:

@@ -35,6 +35,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="crops per top-level data folder ~ its duration ** this "
                         "(1: by duration, 0: equal shares)")
     p.add_argument("--workers", type=int, default=TrainConfig.num_workers)
+    p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
+                   default=TrainConfig.degrade_on,
+                   help="where IIR / brick-wall degradations run (auto: the GPU when training "
+                        "on one)")
     p.add_argument("--log-every", type=int, default=None)
     p.add_argument("--val-every", type=int, default=None)
     p.add_argument("--ckpt-every", type=int, default=None)
@@ -61,6 +65,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     base = FINETUNE if args.base else TrainConfig()
     overrides = {"preset": args.preset, "seed": args.seed, "num_workers": args.workers,
                  "grad_accum": args.grad_accum, "compile": args.compile,
+                 "degrade_on": args.degrade_on,
                  "compile_mode": args.compile_mode, "ema_every": args.ema_every,
                  "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard,
                  "max_minutes": args.max_minutes}

@@ -24,7 +24,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from engine.config import HOP_SAMPLES, SAMPLE_RATE
 from engine.training.corpus import AudioCache, FileEntry
 from engine.training.dataconfig import DataConfig
-from engine.training.degrade import Degrader
+from engine.training.degrade import MODE_DONE, Degrader, filter_row
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def file_weights(entries: Sequence[FileEntry], group_exponent: float = 1.0) -> n
 
 
 class CropDataset(IterableDataset):
-    """Random crops {"hr", "lr": (1, S) float32, "cutoff_hz", "kind", "failed_crops"}.
+    """Random crops {"hr", "lr": (1, S) float32, "cutoff_hz", "kind", "failed_crops"}
+    (+ "filter" (FILTER_WIDTH,) float64 when `deferred`: `device_filter.apply_filters`).
 
     Files are drawn in proportion to their duration, or with `cfg.group_exponent` < 1 their
     top-level folders are evened out first (`file_weights`). `sample(rng)` makes one crop from
@@ -84,7 +85,7 @@ class CropDataset(IterableDataset):
 
     def __init__(self, corpus_entries: Sequence[FileEntry], cfg: DataConfig,
                  cache: AudioCache | None = None, rank: int = 0, world_size: int = 1,
-                 seed: int = 0, epoch_len: int | None = None) -> None:
+                 seed: int = 0, epoch_len: int | None = None, deferred: bool = False) -> None:
         super().__init__()
         if not corpus_entries:
             raise ValueError("corpus_entries: no files to crop from")
@@ -92,6 +93,7 @@ class CropDataset(IterableDataset):
             raise ValueError(f"rank: {rank} not in [0, {world_size})")
         self.entries, self.cfg, self.cache = list(corpus_entries), cfg, cache
         self.rank, self.world_size, self.seed, self.epoch_len = rank, world_size, seed, epoch_len
+        self.deferred = deferred  # leave linear filters to the device ("filter" rows)
         self.epoch, self.crop_samples = 0, crop_samples(cfg.crop_s)
         cum = np.cumsum(file_weights(self.entries, cfg.group_exponent))
         self._cum = cum / cum[-1]  # ends at exactly 1: rng.random() < 1 always finds a file
@@ -138,11 +140,15 @@ class CropDataset(IterableDataset):
             gain_db = float(rng.uniform(*self.cfg.gain_db))
             if rms_db is not None:
                 hr = _level(hr, rms_db, self.cfg.target_rms_db + gain_db)
-            deg = self.degrader(hr, rng)
+            deg = self.degrader(hr, rng, deferred=self.deferred)
             self.counts["samples"] += 1
             failed, self._pending_failures = self._pending_failures, 0
-            return {"hr": torch.from_numpy(hr)[None], "lr": torch.from_numpy(deg.lr)[None],
-                    "cutoff_hz": float(deg.cutoff_hz), "kind": deg.kind, "failed_crops": failed}
+            out = {"hr": torch.from_numpy(hr)[None], "lr": torch.from_numpy(deg.lr)[None],
+                   "cutoff_hz": float(deg.cutoff_hz), "kind": deg.kind, "failed_crops": failed}
+            if self.deferred:  # mode 0 when the CPU did it (resample, mp3)
+                out["filter"] = torch.from_numpy(deg.filter if deg.filter is not None
+                                                 else filter_row(MODE_DONE))
+            return out
         raise RuntimeError(f"{MAX_ATTEMPTS} crop attempts in a row failed; see the log")
 
     def _crop(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:

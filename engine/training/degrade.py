@@ -48,6 +48,12 @@ MP3_HOP = 576  # MP3 granule
 MP3_HOLE_BAND = 0.25  # holes fall in the top quarter of the passband
 MP3_SFB_HZ = 600.0  # width of one simulated scale-factor band
 DENORMAL_GUARD = np.float32(1e-20)  # DC offset that keeps IIR states out of subnormal range
+# A linear filter left for the training device (`Degrader(..., deferred=True)`) travels as one
+# float64 row: [mode, cutoff_hz, width_hz, then FILTER_SECTIONS second-order sections x 6]
+FILTER_SECTIONS = 8  # IIR orders up to 16
+FILTER_WIDTH = 3 + 6 * FILTER_SECTIONS
+MODE_DONE, MODE_ZERO_PHASE, MODE_CAUSAL, MODE_RAMP = 0, 1, 2, 3
+IDENTITY_SECTION = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 Spread = Literal["uniform", "log"]
 
@@ -143,10 +149,11 @@ class IIRSpec:
 class Degraded:
     """A simulated LR input, its -6 dB band edge and how it was made."""
 
-    lr: np.ndarray  # (S,) float32 at 44.1 kHz
+    lr: np.ndarray  # (S,) float32 at 44.1 kHz; the input itself while `filter` is pending
     cutoff_hz: float
     kind: str  # one of FAMILIES
     detail: str  # e.g. "order 8, ripple 0.5 dB, causal" or "soxr 44100 -> 16000 -> 44100"
+    filter: np.ndarray | None = None  # (FILTER_WIDTH,) left for `device_filter.apply_filters`
 
 
 def iir_variants(cfg: DegradeConfig, family: str) -> list[IIRSpec]:
@@ -180,10 +187,14 @@ class Degrader:
         self._causal = {f: [v for v in vs if not v.zero_phase] for f, vs in self._variants.items()}
         self._zero_phase = {f: [v for v in vs if v.zero_phase] for f, vs in self._variants.items()}
 
-    def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> Degraded:
-        """Band-limit `hr` (S,) float32 at 44.1 kHz with a random family and cutoff."""
+    def __call__(self, hr: np.ndarray, rng: np.random.Generator,
+                 deferred: bool = False) -> Degraded:
+        """Band-limit `hr` (S,) float32 at 44.1 kHz with a random family and cutoff.
+
+        `deferred`: IIR and brick-wall filters are not run here but described in
+        `Degraded.filter` for the training device (the same draws from `rng` either way)."""
         family = self._families[int(rng.choice(len(self._families), p=self._probs))]
-        return self.apply(hr, family, self.draw_cutoff(rng), rng)
+        return self.apply(hr, family, self.draw_cutoff(rng), rng, deferred=deferred)
 
     def draw_cutoff(self, rng: np.random.Generator) -> float:
         """A cutoff from the configured distribution (named values or a continuous spread)."""
@@ -198,8 +209,10 @@ class Degrader:
         return float(rng.uniform(cfg.min_cutoff_hz, cfg.max_cutoff_hz))
 
     def apply(self, hr: np.ndarray, family: str, cutoff_hz: float, rng: np.random.Generator,
-              spec: IIRSpec | None = None) -> Degraded:
-        """Band-limit `hr` (S,) with one family at `cutoff_hz`; IIR: `spec` or a random one."""
+              spec: IIRSpec | None = None, deferred: bool = False) -> Degraded:
+        """Band-limit `hr` (S,) with one family at `cutoff_hz`; IIR: `spec` or a random one.
+
+        `deferred`: leave IIR and brick-wall filtering to the device (see `__call__`)."""
         if hr.ndim != 1:
             raise ValueError(f"hr: expected (S,), got shape {hr.shape}")
         if family not in FAMILIES:
@@ -209,6 +222,9 @@ class Degrader:
         x = np.ascontiguousarray(hr, dtype=np.float32)
         if family in IIR_FAMILIES:
             spec = spec or self._draw_spec(family, rng)
+            if deferred:
+                return Degraded(x, cutoff_hz, family, spec.describe(),
+                                _iir_row(spec, cutoff_hz))
             return Degraded(_iir(x, spec, cutoff_hz), cutoff_hz, family, spec.describe())
         if family == "resample":
             rate = resample_rate(cutoff_hz)
@@ -218,8 +234,11 @@ class Degrader:
                             f"soxr {SAMPLE_RATE} -> {rate} -> {SAMPLE_RATE}")
         width_hz = float(rng.uniform(*self.cfg.transition_hz))
         if family == "brickwall":
-            return Degraded(_brickwall(x, cutoff_hz, width_hz), cutoff_hz, family,
-                            f"transition {width_hz:.0f} Hz")
+            detail = f"transition {width_hz:.0f} Hz"
+            if deferred:
+                return Degraded(x, cutoff_hz, family, detail, filter_row(MODE_RAMP, cutoff_hz,
+                                                                         width_hz))
+            return Degraded(_brickwall(x, cutoff_hz, width_hz), cutoff_hz, family, detail)
         hole_prob = float(rng.uniform(*self.cfg.mp3_hole_prob))
         return Degraded(_mp3_like(x, cutoff_hz, width_hz, hole_prob, rng), cutoff_hz, family,
                         f"transition {width_hz:.0f} Hz, holes {hole_prob:.2f}")
@@ -245,6 +264,23 @@ def _iir(x: np.ndarray, spec: IIRSpec, cutoff_hz: float) -> np.ndarray:
     y = ss.sosfiltfilt(sos, guarded) if spec.zero_phase else ss.sosfilt(sos, guarded)  # (S,)
     y = np.asarray(y, dtype=np.float32) - DENORMAL_GUARD
     return np.ascontiguousarray(y)  # sosfiltfilt returns a reversed view
+
+
+def filter_row(mode: int, cutoff_hz: float = 0.0, width_hz: float = 0.0,
+               sos: np.ndarray | None = None) -> np.ndarray:
+    """(FILTER_WIDTH,) float64 description of a filter for the training device."""
+    sections = np.tile(np.array(IDENTITY_SECTION), (FILTER_SECTIONS, 1))  # (8, 6)
+    if sos is not None:
+        if sos.shape[0] > FILTER_SECTIONS:
+            raise ValueError(f"sos: {sos.shape[0]} sections > {FILTER_SECTIONS}")
+        sections[: sos.shape[0]] = sos
+    return np.concatenate([[mode, cutoff_hz, width_hz], sections.reshape(-1)])
+
+
+def _iir_row(spec: IIRSpec, cutoff_hz: float) -> np.ndarray:
+    # the same float32 sections the CPU path runs, applied as a frequency response
+    sos = _sos(spec, round(float(cutoff_hz), 1)).astype(np.float64)
+    return filter_row(MODE_ZERO_PHASE if spec.zero_phase else MODE_CAUSAL, cutoff_hz, 0.0, sos)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -32,6 +32,7 @@ from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.corpus import scan
 from engine.training.data import CropDataset, ValidationSet
 from engine.training.dataconfig import DataConfig
+from engine.training.device_filter import apply_filters
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
 from engine.training.logger import MetricLogger
@@ -86,7 +87,9 @@ class Trainer:
             self.dist.barrier()
         if not self.corpus.train:
             raise ValueError("no usable full-band training files in " + ", ".join(data.folders))
-        self.crops = CropDataset(self.corpus.train, data, seed=train.seed)
+        on_device = train.degrade_on == "device" or (
+            train.degrade_on == "auto" and self.device.type == "cuda")
+        self.crops = CropDataset(self.corpus.train, data, seed=train.seed, deferred=on_device)
         torch.manual_seed(train.seed)  # weight init: the same on every rank and every run
         if base_model is not None:
             base = load_model(base_model)
@@ -140,6 +143,8 @@ class Trainer:
         for i, mb in enumerate(micro_batches):
             hr = mb["hr"].to(self.device, non_blocking=True)
             lr_wav = mb["lr"].to(self.device, non_blocking=True)
+            if "filter" in mb:  # IIR / brick-wall degradations left to this device
+                lr_wav = apply_filters(hr, lr_wav, mb["filter"].to(self.device, non_blocking=True))
             with torch.no_grad():
                 x, cond = self.codec.encode(hr), self.codec.encode(lr_wav)  # (B, C, T)
             sync = self.dist.no_sync(self.model_fn) if i < len(micro_batches) - 1 else None

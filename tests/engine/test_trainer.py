@@ -149,3 +149,29 @@ def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path):
     assert "ranks hold identical weights" in proc.stderr
     state = torch.load(tmp_path / "ddp/ckpt/last.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["world_size"] == 2
+
+
+def test_degradation_filters_on_the_device(data_dir, tmp_path, monkeypatch):
+    from engine.training import loop as loop_mod
+
+    applied = []
+    real = loop_mod.apply_filters
+
+    def spy(hr, lr, filters):
+        out = real(hr, lr, filters)
+        applied.append((filters[:, 0].tolist(), torch.equal(out, lr)))
+        return out
+
+    monkeypatch.setattr(loop_mod, "apply_filters", spy)
+    trainer = Trainer(None, _cfg(steps=6, degrade_on="device"), _data(data_dir),
+                      tmp_path / "run", device="cpu")
+    assert trainer.crops.deferred
+    events = list(trainer.iter_fit())
+    assert len(applied) == 6 and all(np.isfinite(v) for v in _losses(events).values())
+    modes = [m for step, _ in applied for m in step]
+    assert any(m != 0 for m in modes)  # some crops were filtered here, not in the loader
+    assert all(not same for step, same in applied if any(m != 0 for m in step))
+    assert not Trainer(None, _cfg(steps=1), _data(data_dir), tmp_path / "cpu",
+                       device="cpu").crops.deferred  # "auto" on a CPU: the workers filter
+    with pytest.raises(ValueError, match="degrade_on"):
+        _cfg(degrade_on="gpu")

@@ -1,0 +1,93 @@
+"""engine.training.device_filter: deferred degradation filters match the CPU ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.audio.cutoff import detect_cutoff
+from engine.config import SAMPLE_RATE
+from engine.training.degrade import (
+    FAMILIES,
+    FILTER_WIDTH,
+    IIR_FAMILIES,
+    MODE_RAMP,
+    Degrader,
+    IIRSpec,
+    _brickwall,
+    filter_row,
+    iir_variants,
+)
+from engine.training.device_filter import apply_filters
+from tests.engine.conftest import synth_clip
+
+EDGE = int(0.05 * SAMPLE_RATE)  # sosfiltfilt extends the crop oddly, this path with zeros
+X = synth_clip(3.0, seed=3)  # (S,) float32, rms ~0.19
+
+
+def _on_device(x: np.ndarray, rows: list[np.ndarray]) -> np.ndarray:
+    hr = torch.from_numpy(np.stack([x] * len(rows)))[:, None]  # (B, 1, S)
+    lr = hr.clone()
+    return apply_filters(hr, lr, torch.from_numpy(np.stack(rows)))[:, 0].numpy()  # (B, S)
+
+
+@pytest.mark.parametrize(("spec", "cutoff"), [
+    (IIRSpec("cheby1", 12, ripple_db=0.5, zero_phase=False), 4000.0),
+    (IIRSpec("ellip", 12, ripple_db=1.0, stop_db=40.0, zero_phase=False), 16000.0),
+    (IIRSpec("butter", 8), 8000.0),
+    (IIRSpec("ellip", 12, ripple_db=0.1, stop_db=80.0), 2750.0),
+    (IIRSpec("cheby2", 4, stop_db=60.0), 11025.0),
+])
+def test_iir_matches_the_cpu_filter(spec: IIRSpec, cutoff: float) -> None:
+    degrader, rng = Degrader(), np.random.default_rng(0)
+    cpu = degrader.apply(X, spec.family, cutoff, rng, spec=spec)
+    deferred = degrader.apply(X, spec.family, cutoff, rng, spec=spec, deferred=True)
+    assert deferred.filter is not None and deferred.filter.shape == (FILTER_WIDTH,)
+    np.testing.assert_array_equal(deferred.lr, X)  # nothing done yet
+    (dev,) = _on_device(X, [deferred.filter])
+    if spec.zero_phase:  # the same but for the crop's first and last few milliseconds
+        np.testing.assert_allclose(dev[EDGE:-EDGE], cpu.lr[EDGE:-EDGE], atol=2e-5)
+    else:  # sosfilt from rest is exactly a linear convolution
+        np.testing.assert_allclose(dev, cpu.lr, atol=5e-5)
+
+
+@pytest.mark.parametrize("width", [0.0, 320.0])
+def test_brickwall_matches_the_cpu_ramp(width: float) -> None:
+    (dev,) = _on_device(X, [filter_row(MODE_RAMP, 8000.0, width)])
+    cpu = _brickwall(X, 8000.0, width)  # circular over the crop; this path is linear
+    np.testing.assert_allclose(dev[EDGE:-EDGE], cpu[EDGE:-EDGE], atol=2e-3 if width == 0 else 1e-5)
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f in IIR_FAMILIES or f == "brickwall"])
+def test_deferred_cutoff_is_where_it_was_asked(family: str) -> None:
+    degrader, rng = Degrader(), np.random.default_rng(1)
+    specs = iir_variants(degrader.cfg, family) if family in IIR_FAMILIES else [None] * 4
+    outs = [degrader.apply(X, family, c, rng, spec=s, deferred=True)
+            for s in specs for c in (4000.0, 13300.0)]
+    restored = _on_device(X, [o.filter for o in outs])
+    misses = [(o.detail, o.cutoff_hz, d) for o, y in zip(outs, restored, strict=True)
+              if abs((d := detect_cutoff(y, SAMPLE_RATE)) - o.cutoff_hz) > max(0.05 * o.cutoff_hz,
+                                                                                300.0)]
+    assert not misses, misses
+
+
+def test_cpu_rows_pass_through_and_draws_match() -> None:
+    degrader = Degrader()
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    for _ in range(40):  # deferring changes no draw: the data stream (and a resume) is the same
+        plain, deferred = degrader(X, a), degrader(X, b, deferred=True)
+        assert (plain.kind, plain.cutoff_hz, plain.detail) == (
+            deferred.kind, deferred.cutoff_hz, deferred.detail)
+        if deferred.filter is None:  # resample, mp3: done on the CPU as before
+            np.testing.assert_array_equal(deferred.lr, plain.lr)
+    assert a.random() == b.random()
+    lr = np.zeros_like(X)
+    out = apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
+                        torch.from_numpy(filter_row(0))[None])  # mode 0 keeps the given LR
+    assert torch.equal(out, torch.zeros(1, 1, X.shape[0]))
+    bad = apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
+                        torch.from_numpy(filter_row(9))[None])
+    assert torch.isnan(bad).all()  # an unknown mode cannot pass as audio
+    with pytest.raises(ValueError, match="filters"):
+        apply_filters(torch.zeros(1, 1, 8), torch.zeros(1, 1, 8), torch.zeros(1, 5))
