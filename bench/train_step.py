@@ -4,7 +4,8 @@
                                [--compile-mode max-autotune-no-cudagraphs]] [--trace FILE]
     torchrun --nproc_per_node N bench/train_step.py --preset v2 --batch 32   # DDP, per-GPU batch
 
-A step = STFT-codec encode of (batch x 6 s) HR and LR audio + DiT forward/backward (bf16
+A step = [the LR batch's degradation filters, `--device-filter`] + STFT-codec encode of
+(batch x 6 s) HR and LR audio + DiT forward/backward (bf16
 autocast) + grad clip + AdamW + EMA, the same calls the trainer makes. Audio is synthetic (data
 loading is measured separately). FLOPs of the network's forward+backward are counted by
 torch.utils.flop_counter. Each phase (encode, forward+backward, clip, AdamW, EMA) is timed with
@@ -21,6 +22,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -30,6 +32,8 @@ from engine.flow import FlowObjective
 from engine.model import layers
 from engine.model.dit import PRESETS, DiT, param_counts
 from engine.system import cpu_budget
+from engine.training.degrade import MODE_DONE, Degrader, filter_row
+from engine.training.device_filter import apply_filters
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
 from engine.training.update import clipped_step
@@ -67,6 +71,9 @@ def main() -> None:
     parser.add_argument("--ema-every", type=int, default=1)
     parser.add_argument("--sync-loss", action="store_true",
                         help="read the loss on the host each step, as a per-step check would")
+    parser.add_argument("--device-filter", action="store_true",
+                        help="filter the LR batch on the GPU first (degrade_on=device): the "
+                             "default family mix, timed as its own phase")
     parser.add_argument("--comm-bf16", action="store_true",
                         help="DDP: all-reduce the gradients in bf16 (half the bytes)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
@@ -97,38 +104,47 @@ def main() -> None:
     samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
     hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
     lr_wav = hr.clone()
+    filters = None
+    if args.device_filter:  # the rows CropDataset(deferred=True) would send, default mix
+        degrader, rng = Degrader(), np.random.default_rng(0)
+        x = hr[0, 0].cpu().numpy()
+        rows = [degrader(x, rng, deferred=True).filter for _ in range(args.batch)]
+        filters = torch.from_numpy(np.stack([r if r is not None else filter_row(MODE_DONE)
+                                             for r in rows])).to(dev)
     flops = None
     if info.is_main:
         with torch.no_grad():
             x0, c0 = codec.encode(hr), codec.encode(lr_wav)
         flops = count_flops(net, obj, x0, c0)
 
-    phases = ("encode", "fwd_bwd", "clip", "adamw", "ema")
+    phases = ("degrade", "encode", "fwd_bwd", "clip", "adamw", "ema")
     marks: list[list[torch.cuda.Event]] = []
 
     def step(timed: bool = False) -> None:
         ev = [torch.cuda.Event(enable_timing=True) for _ in range(len(phases) + 1)]
         ev[0].record()
-        with torch.no_grad():
-            x, cond = codec.encode(hr), codec.encode(lr_wav)  # (B, C, T)
+        lr_in = lr_wav if filters is None else apply_filters(hr, lr_wav, filters)
         ev[1].record()
+        with torch.no_grad():
+            x, cond = codec.encode(hr), codec.encode(lr_in)  # (B, C, T)
+        ev[2].record()
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss, _ = loss_fn(x, cond)
         loss.backward()
         if args.sync_loss:
             loss.item()
-        ev[2].record()
+        ev[3].record()
         if args.fused_clip:  # clip + AdamW in one: all of it lands in the "adamw" phase
-            ev[3].record()
+            ev[4].record()
             clipped_step(opt, params, 1.0)
         else:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
-            ev[3].record()
+            ev[4].record()
             opt.step()
         opt.zero_grad(set_to_none=True)
-        ev[4].record()
-        ema.update(net)
         ev[5].record()
+        ema.update(net)
+        ev[6].record()
         if timed:
             marks.append(ev)
 
@@ -160,6 +176,7 @@ def main() -> None:
         "date": dt.date.today().isoformat(), "tag": args.tag,
         "fused_clip": args.fused_clip, "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16,
+        "device_filter": args.device_filter,
         "compile_scope": args.compile_scope if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
         "phase_ms": {name: sum(ev[i].elapsed_time(ev[i + 1]) for ev in marks) / len(marks)
