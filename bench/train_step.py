@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--device-filter", action="store_true",
                         help="filter the LR batch on the GPU first (degrade_on=device): the "
                              "default family mix, timed as its own phase")
+    parser.add_argument("--ddp-inner-compile", action="store_true",
+                        help="DDP(compile(net)) instead of compile(DDP(net))")
     parser.add_argument("--comm-bf16", action="store_true",
                         help="DDP: all-reduce the gradients in bf16 (half the bytes)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
@@ -92,14 +94,17 @@ def main() -> None:
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.99), fused=True)
     ema = EMA(net, 0.999, every=args.ema_every)
     params = list(net.parameters())
-    model_fn = info.wrap(net)
+    inner = args.compile and args.ddp_inner_compile and info.active
+    # DDP(compile(net)): no graph breaks in DDP's own forward (compile(DDP(net)) has two, seen
+    # on CPU/gloo), but the gradients are ready only when the whole compiled backward ends
+    model_fn = info.wrap(torch.compile(net, mode=args.compile_mode) if inner else net)
     if args.comm_bf16 and info.active:
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         model_fn.register_comm_hook(None, default_hooks.bf16_compress_hook)
     loss_fn = functools.partial(obj.loss, model_fn)
-    if args.compile and args.compile_scope == "model":
+    if args.compile and not inner and args.compile_scope == "model":
         loss_fn = functools.partial(obj.loss, torch.compile(model_fn, mode=args.compile_mode))
-    elif args.compile:
+    elif args.compile and not inner:
         loss_fn = torch.compile(loss_fn, mode=args.compile_mode)
     samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
     hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
@@ -176,7 +181,7 @@ def main() -> None:
         "date": dt.date.today().isoformat(), "tag": args.tag,
         "fused_clip": args.fused_clip, "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16,
-        "device_filter": args.device_filter,
+        "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
         "compile_scope": args.compile_scope if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
         "phase_ms": {name: sum(ev[i].elapsed_time(ev[i + 1]) for ev in marks) / len(marks)
