@@ -49,11 +49,12 @@ MP3_HOLE_BAND = 0.25  # holes fall in the top quarter of the passband
 MP3_SFB_HZ = 600.0  # width of one simulated scale-factor band
 DENORMAL_GUARD = np.float32(1e-20)  # DC offset that keeps IIR states out of subnormal range
 # A linear filter left for the training device (`Degrader(..., deferred=True)`) travels as one
-# float64 row: [mode, cutoff_hz, width_hz, then FILTER_SECTIONS second-order sections x 6]
-FILTER_SECTIONS = 8  # IIR orders up to 16
-FILTER_WIDTH = 3 + 6 * FILTER_SECTIONS
+# float64 row: [mode, cutoff_hz, width_hz, gain, zeros.real, zeros.imag, poles.real, poles.imag]
+# with FILTER_ROOTS of each (unused ones are 0 / 0 pairs, which cancel). Digital zeros and
+# poles, not sections: scipy designs them 5-10x faster than it factors them into sections.
+FILTER_ROOTS = 16  # IIR orders up to 16
+FILTER_WIDTH = 4 + 4 * FILTER_ROOTS
 MODE_DONE, MODE_ZERO_PHASE, MODE_CAUSAL, MODE_RAMP = 0, 1, 2, 3
-IDENTITY_SECTION = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 Spread = Literal["uniform", "log"]
 
@@ -267,31 +268,38 @@ def _iir(x: np.ndarray, spec: IIRSpec, cutoff_hz: float) -> np.ndarray:
 
 
 def filter_row(mode: int, cutoff_hz: float = 0.0, width_hz: float = 0.0,
-               sos: np.ndarray | None = None) -> np.ndarray:
+               zpk: tuple[np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
     """(FILTER_WIDTH,) float64 description of a filter for the training device."""
-    sections = np.tile(np.array(IDENTITY_SECTION), (FILTER_SECTIONS, 1))  # (8, 6)
-    if sos is not None:
-        if sos.shape[0] > FILTER_SECTIONS:
-            raise ValueError(f"sos: {sos.shape[0]} sections > {FILTER_SECTIONS}")
-        sections[: sos.shape[0]] = sos
-    return np.concatenate([[mode, cutoff_hz, width_hz], sections.reshape(-1)])
+    zeros, poles = np.zeros(FILTER_ROOTS, complex), np.zeros(FILTER_ROOTS, complex)
+    gain = 1.0
+    if zpk is not None:
+        z, p, gain = zpk
+        if max(len(z), len(p)) > FILTER_ROOTS:
+            raise ValueError(f"zpk: {len(z)} zeros / {len(p)} poles > {FILTER_ROOTS}")
+        zeros[: len(z)], poles[: len(p)] = z, p
+    return np.concatenate([[mode, cutoff_hz, width_hz, gain], zeros.real, zeros.imag,
+                           poles.real, poles.imag])
 
 
 def _iir_row(spec: IIRSpec, cutoff_hz: float) -> np.ndarray:
-    # the same float32 sections the CPU path runs, applied as a frequency response
-    sos = _sos(spec, round(float(cutoff_hz), 1)).astype(np.float64)
-    return filter_row(MODE_ZERO_PHASE if spec.zero_phase else MODE_CAUSAL, cutoff_hz, 0.0, sos)
+    z, p, k = _design(spec, _design_edge_hz(spec, round(float(cutoff_hz), 1)), analog=False,
+                      output="zpk")
+    return filter_row(MODE_ZERO_PHASE if spec.zero_phase else MODE_CAUSAL, cutoff_hz, 0.0,
+                      (np.asarray(z), np.asarray(p), float(k)))
+
+
+def _design_edge_hz(spec: IIRSpec, cutoff_hz: float) -> float:
+    """The design frequency that puts the effective -6 dB point on `cutoff_hz`."""
+    # scipy designs digital filters by the bilinear transform with pre-warping, so the digital
+    # response at f equals the analog prototype's at tan(pi f / fs): one ratio serves all rates
+    warped = math.tan(math.pi * cutoff_hz / SAMPLE_RATE) / _edge_ratio(spec)
+    return SAMPLE_RATE / math.pi * math.atan(warped)
 
 
 @functools.lru_cache(maxsize=4096)
 def _sos(spec: IIRSpec, cutoff_hz: float) -> np.ndarray:
     """Digital SOS design whose -6 dB (effective) point lands on `cutoff_hz`; cached."""
-    # scipy designs digital filters by the bilinear transform with pre-warping, so the digital
-    # response at f equals the analog prototype's at tan(pi f / fs): one ratio serves all rates
-    ratio = _edge_ratio(spec)
-    warped = math.tan(math.pi * cutoff_hz / SAMPLE_RATE) / ratio
-    wn_hz = SAMPLE_RATE / math.pi * math.atan(warped)
-    sos = _design(spec, wn_hz, analog=False)
+    sos = _design(spec, _design_edge_hz(spec, cutoff_hz), analog=False)
     # float32 sections halve the filter time; the stop band stays below -120 dB in tests
     return np.asarray(sos, dtype=np.float32)
 
@@ -313,8 +321,9 @@ def _edge_ratio(spec: IIRSpec) -> float:
     return float(brentq(excess_db, grid[max(i - 1, 0)], grid[i], xtol=1e-10))
 
 
-def _design(spec: IIRSpec, wn: float, analog: bool) -> tuple | np.ndarray:
-    out = "zpk" if analog else "sos"
+def _design(spec: IIRSpec, wn: float, analog: bool, output: str | None = None
+            ) -> tuple | np.ndarray:
+    out = output or ("zpk" if analog else "sos")
     fs = None if analog else SAMPLE_RATE
     if spec.family == "butter":
         return ss.butter(spec.order, wn, analog=analog, output=out, fs=fs)

@@ -3,8 +3,9 @@
 The DataLoader workers' CPU time bounds training when every crop is filtered there (measured:
 7-11 ms of a 12 ms crop, mostly 264,600-point FFTs and IIR passes). `Degrader(deferred=True)`
 leaves the linear, time-invariant families to this module instead: the IIR designs
-(zero-phase: |H|^2, causal: H) and the brick-wall ramp become gains on the rFFT bins of the
-crop zero-padded to twice its length, so the product is a linear (not circular) convolution:
+(zero-phase: |H|^2, causal: H, from their digital zeros, poles and gain) and the brick-wall
+ramp become gains on the rFFT bins of the crop zero-padded to twice its length, so the product
+is a linear (not circular) convolution:
 the causal pass equals `sosfilt` from rest, the zero-phase one a forward-backward pass over the
 zero-extended crop (`sosfiltfilt` pads with an odd extension instead: only the first and last
 few milliseconds differ). Resampling and the MP3-like family stay on the CPU (mode 0 rows).
@@ -18,7 +19,7 @@ import torch
 
 from engine.config import SAMPLE_RATE
 from engine.training.degrade import (
-    FILTER_SECTIONS,
+    FILTER_ROOTS,
     FILTER_WIDTH,
     MODE_CAUSAL,
     MODE_DONE,
@@ -37,15 +38,15 @@ def filter_gains(filters: torch.Tensor, n_fft: int) -> torch.Tensor:
         raise ValueError(f"filters: expected (B, {FILTER_WIDTH}), got {tuple(filters.shape)}")
     dev, n_bins = filters.device, n_fft // 2 + 1
     rows = filters.to(torch.float64)
-    mode, cutoff, width = rows[:, 0:1], rows[:, 1:2], rows[:, 2:3]  # (B, 1) each
+    mode, cutoff, width, k = (rows[:, i : i + 1] for i in range(4))  # (B, 1) each
+    n = FILTER_ROOTS
+    zeros = torch.complex(rows[:, 4 : 4 + n], rows[:, 4 + n : 4 + 2 * n])  # (B, R)
+    poles = torch.complex(rows[:, 4 + 2 * n : 4 + 3 * n], rows[:, 4 + 3 * n :])  # (B, R)
     omega = torch.arange(n_bins, device=dev, dtype=torch.float64) * (2 * math.pi / n_fft)
-    z1 = torch.polar(torch.ones_like(omega), -omega)  # (F,) e^{-jw}
-    z2 = z1 * z1
-    sos = rows[:, 3:].reshape(-1, FILTER_SECTIONS, 6)  # (B, K, 6)
-    h = torch.ones(rows.shape[0], n_bins, dtype=torch.complex128, device=dev)  # (B, F)
-    for k in range(FILTER_SECTIONS):
-        b0, b1, b2, a0, a1, a2 = (sos[:, k, i : i + 1] for i in range(6))  # (B, 1) each
-        h = h * (b0 + b1 * z1 + b2 * z2) / (a0 + a1 * z1 + a2 * z2)
+    z = torch.polar(torch.ones_like(omega), omega)  # (F,) e^{jw}
+    h = k.to(torch.complex128).expand(-1, n_bins)  # (B, F): k prod (z - z_i) / (z - p_i)
+    for i in range(n):
+        h = h * (z - zeros[:, i : i + 1]) / (z - poles[:, i : i + 1])
     freqs = omega * (SAMPLE_RATE / (2 * math.pi))  # (F,) Hz
     pos = ((freqs - (cutoff - width / 2)) / width.clamp_min(1e-9)).clamp(0.0, 1.0)
     ramp = torch.where(width > 0, 0.5 + 0.5 * torch.cos(math.pi * pos),
