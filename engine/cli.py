@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
     up.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
                     help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
+    up.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
+                    metavar="HZ", help="warm start only for inputs cut off at or below this")
     up.add_argument("--device", default="auto", help="auto, cuda or cpu")
     up.add_argument("--cutoff", type=_cutoff_arg, default=None, metavar="auto|HZ",
                     help="input band limit (default: detected from the spectrum)")
@@ -91,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--solver", choices=["euler", "heun"], default="euler")
     ev.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
                     help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
+    ev.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
+                    metavar="HZ", help="warm start only for inputs cut off at or below this")
     ev.add_argument("--device", default="auto", help="auto, cuda or cpu")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--max-files", type=_positive_int, default=None,
@@ -124,7 +128,8 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
     sampler = SamplerConfig(steps=args.steps, solver=args.solver, guidance=args.guidance,
-                            prior_t=args.prior_t, seed=args.seed)
+                            prior_t=args.prior_t, prior_max_cutoff_hz=args.prior_max_cutoff,
+                            seed=args.seed)
     restorer = Restorer(model, sampler, PipelineConfig(batch_size=args.batch), device)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +167,7 @@ def _eval_command_line(args: argparse.Namespace) -> str:
     words = [*map(str, args.folders), "--model", args.model, "--baselines", *args.baselines,
              "--conditions", *args.conditions, "--steps", str(args.steps), "--solver",
              args.solver, "--seed", str(args.seed), "--examples", str(args.examples),
-             "--prior-t", str(args.prior_t)]
+             "--prior-t", str(args.prior_t), "--prior-max-cutoff", f"{args.prior_max_cutoff:g}"]
     if args.seconds:
         words += ["--seconds", f"{args.seconds:g}"]
     if args.max_files:
@@ -197,7 +202,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
         model = load_model(resolve_model_path(args.model), device=device)
         sampler = SamplerConfig(steps=args.steps, solver=args.solver, seed=args.seed,
-                                prior_t=args.prior_t)
+                                prior_t=args.prior_t,
+                                prior_max_cutoff_hz=args.prior_max_cutoff)
         restorer = Restorer(model, sampler, PipelineConfig(), device)
         params = sum(p.numel() for p in model.net.parameters())
         path = Path(model.path or args.model).resolve()
@@ -205,7 +211,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         meta["model"] = (f"{model.name} (`{shown}`, {params / 1e6:.2f}M parameters, "
                          f"codec {model.codec.name})")
         meta["sampling"] = f"{args.steps} {args.solver} steps, seed {args.seed}" + (
-            f", warm start from SBR at t = {args.prior_t:g}" if args.prior_t else "")
+            f", warm start from SBR at t = {args.prior_t:g} for inputs cut off at or below "
+            f"{args.prior_max_cutoff:g} Hz" if args.prior_t else "")
     for done in run_eval(cfg, out_dir, restorer, meta):
         head = f"[{done.index + 1}/{done.total}] {done.file.rel}"
         if done.skipped is not None:

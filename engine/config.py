@@ -6,6 +6,7 @@ patch length, width/depth, t-sampling, loss form), so each claim can be measured
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -89,7 +90,7 @@ class FlowConfig:
 class SamplerConfig:
     """ODE sampler from noise (t=0) to data (t=1)."""
 
-    steps: int = 8  # LSD 1.207 / 1.219 / 1.230 at 4 / 8 / 16 Euler steps (training_log.md)
+    steps: int = 8  # from noise: LSD 1.207 / 1.219 / 1.230 at 4 / 8 / 16 Euler steps
     solver: Solver = "euler"
     guidance: float = 1.0  # classifier-free guidance weight; 1.0 = conditional only
     seed: int = 0
@@ -97,13 +98,28 @@ class SamplerConfig:
     # > 0: warm start. Integrate from t = prior_t, where z = prior_t * prior + (1 - prior_t) *
     # noise with the prior a DSP estimate (the pipeline's: spectral band replication), not
     # from pure noise at t = 0 (SDEdit, Meng et al. 2022). Same steps, over a shorter path.
-    prior_t: float = 0.0
+    # Measured on jatsr-small-v0 (24 held-out files, docs/training_log.md): LSD at 8k / 16k
+    # inputs 1.524 / 1.257 from noise, 1.474 / 1.208 at 0.5, 1.430 / 1.149 at 0.85 (DSP alone
+    # 1.476 / 1.184); 22.05k 1.096 -> 1.069 at 0.85, but 16 kHz low-passes 0.988 -> 1.043.
+    prior_t: float = 0.85
+    # ... only for inputs whose detected cutoff is at most this (the pipeline decides per file):
+    # 12 kHz keeps the warm start for 8 / 16 / 22.05 kHz files and not for 16 kHz low-passes
+    prior_max_cutoff_hz: float = 12000.0
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps", "must be >= 1")
+        _check(0 < self.prior_max_cutoff_hz <= 22050, "prior_max_cutoff_hz",
+               "must be in (0, 22050] Hz")
         _check(self.solver in ("euler", "heun"), "solver", "must be 'euler' or 'heun'")
         _check(self.guidance >= 0, "guidance", "must be >= 0")
         _check(0 <= self.prior_t < 1, "prior_t", "must be in [0, 1)")
+
+    def for_cutoff(self, cutoff_hz: float) -> SamplerConfig:
+        """The settings for an input band-limited at `cutoff_hz`: no warm start above
+        `prior_max_cutoff_hz`."""
+        if self.prior_t > 0 and cutoff_hz > self.prior_max_cutoff_hz:
+            return dataclasses.replace(self, prior_t=0.0)
+        return self
 
     def timesteps(self) -> list[float]:
         """Uniform grid prior_t = t_0 < ... < t_steps = 1."""

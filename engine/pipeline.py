@@ -171,11 +171,11 @@ class Restorer:
         seeds = [self.sampler.seed + 16 * (first_index + k) + c
                  for k in range(len(chunks)) for c in range(ch)]
         z = initial_noise(tuple(cond.shape), seeds, self.device)
-        prior = None
-        if self.sampler.prior_t > 0:  # warm start from the DSP estimate of the same chunks
+        sampler, prior = self.sampler.for_cutoff(cutoff_hz), None
+        if sampler.prior_t > 0:  # warm start from the DSP estimate of the same chunks
             prior = codec.encode(torch.from_numpy(sbr_extend(flat, cutoff_hz)).to(
                 self.device)[:, None])  # (B, C, T)
-        for step in iter_sample(self._net, cond, self.sampler, z, prior):
+        for step in iter_sample(self._net, cond, sampler, z, prior):
             z = step.z
             yield step.index, None
         gen = torch.Generator().manual_seed(self.sampler.seed + first_index)

@@ -185,7 +185,9 @@ class Trainer:
         if self.val_set is None or not len(self.val_set):
             return {}
         model = JaTModel(self.ema.model, self.codec, self.run)
-        sampler = SamplerConfig(steps=self.train_cfg.val_steps, seed=self.train_cfg.seed)
+        # the network alone, from noise: comparable across runs whatever the product's default
+        sampler = SamplerConfig(steps=self.train_cfg.val_steps, seed=self.train_cfg.seed,
+                                prior_t=0.0)
         return validate(model, self.val_set, sampler, self.device)
 
     # --- checkpoints --------------------------------------------------------------------

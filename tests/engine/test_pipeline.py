@@ -109,3 +109,18 @@ def test_warm_start_from_sbr_restores_the_high_band_and_keeps_the_low(tiny_model
     model = lsd_bands(ref, out, 8000)
     assert model["lsd_high"] < 0.5 * sinc["lsd_high"], (model, sinc)
     assert model["lsd_low"] <= 0.05
+
+
+def test_warm_start_skipped_above_its_cutoff_limit(tiny_model, training_clip):
+    lr = lowpass(training_clip[: 3 * SAMPLE_RATE], 8000)
+
+    def restore(cfg: SamplerConfig) -> np.ndarray:
+        restorer = Restorer(tiny_model, cfg, PipelineConfig(chunk_s=3.0))
+        *_, last = restorer.iter_array(lr[None], SAMPLE_RATE, cutoff_hz=8000)
+        return last.result.audio[0]
+
+    plain = restore(SamplerConfig(steps=2, prior_t=0.0))
+    limited = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=6000.0))
+    warm = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=9000.0))
+    np.testing.assert_array_equal(limited, plain)  # 8 kHz is above the limit: from noise
+    assert not np.array_equal(warm, plain)

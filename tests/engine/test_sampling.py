@@ -22,15 +22,16 @@ def _random_net(seed: int = 0) -> DiT:
 def test_seeded_sampler_is_deterministic(solver):
     net = _random_net()
     cond = torch.randn(2, 1024, 9)
-    cfg = SamplerConfig(steps=4, solver=solver, seed=7)
+    cfg = SamplerConfig(steps=4, solver=solver, seed=7, prior_t=0.0)
     a, b = sample(net, cond, cfg), sample(net, cond, cfg)
     assert torch.equal(a, b)
-    assert not torch.equal(a, sample(net, cond, SamplerConfig(steps=4, solver=solver, seed=8)))
+    other = SamplerConfig(steps=4, solver=solver, seed=8, prior_t=0.0)
+    assert not torch.equal(a, sample(net, cond, other))
 
 
 def test_iter_sample_yields_every_step_and_ends_at_t1():
     net = _random_net()
-    steps = list(iter_sample(net, torch.randn(1, 1024, 4), SamplerConfig(steps=5)))
+    steps = list(iter_sample(net, torch.randn(1, 1024, 4), SamplerConfig(steps=5, prior_t=0.0)))
     assert [s.index for s in steps] == list(range(5))
     assert steps[-1].t == 1.0 and all(s.total == 5 for s in steps)
 
@@ -39,7 +40,7 @@ def test_iter_sample_yields_every_step_and_ends_at_t1():
 def test_constant_prediction_is_reached_exactly(solver):
     # If the net always predicts x, the x-prediction ODE lands on x at t = 1.
     x = torch.randn(3, 1024, 6)
-    out = sample(lambda z, t, c: x, x, SamplerConfig(steps=3, solver=solver))
+    out = sample(lambda z, t, c: x, x, SamplerConfig(steps=3, solver=solver, prior_t=0.0))
     assert torch.allclose(out, x, atol=1e-5)
 
 
@@ -56,7 +57,7 @@ def test_guidance_runs_cond_and_uncond_in_one_batch():
         return c
 
     cond = torch.ones(2, 8, 3)
-    out = sample(net, cond, SamplerConfig(steps=2, guidance=3.0))
+    out = sample(net, cond, SamplerConfig(steps=2, guidance=3.0, prior_t=0.0))
     assert calls == [4, 4]
     # x_u = 0, x_c = 1 -> guided prediction 3.
     assert torch.allclose(out, torch.full_like(cond, 3.0))
@@ -73,3 +74,16 @@ def test_warm_start_begins_at_prior_t_from_the_prior():
         sample(lambda z, t, c: z, prior, cfg, noise=noise)
     with pytest.raises(ValueError, match="prior_t"):
         SamplerConfig(prior_t=1.0)
+
+
+def test_warm_start_only_below_its_cutoff_limit():
+    cfg = SamplerConfig(steps=4, prior_t=0.85, prior_max_cutoff_hz=9000.0)
+    assert cfg.for_cutoff(8000.0) is cfg and cfg.for_cutoff(9000.0) is cfg
+    above = cfg.for_cutoff(11025.0)
+    assert above.prior_t == 0.0 and above.steps == 4 and above.timesteps()[0] == 0.0
+    assert SamplerConfig(prior_t=0.0).for_cutoff(4000.0).prior_t == 0.0  # none unless asked
+    default = SamplerConfig()  # the product's: warm start for 8 / 16 / 22.05 kHz files only
+    assert default.for_cutoff(3800.0).prior_t == 0.85 and default.for_cutoff(10475.0).prior_t > 0
+    assert default.for_cutoff(16000.0).prior_t == 0.0
+    with pytest.raises(ValueError, match="prior_max_cutoff_hz"):
+        SamplerConfig(prior_max_cutoff_hz=0.0)
