@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
     "processing/steps": 8,  # = engine SamplerConfig.steps (not imported: keeps torch out)
     "processing/solver": "euler",
+    # start from the DSP estimate for inputs cut off at or below 12 kHz (= the engine's default
+    # SamplerConfig.prior_t > 0); False: always from noise
+    "processing/warm_start": True,
     "processing/device": "auto",
     "processing/cutoff_auto": True,
     "processing/cutoff_hz": 8000.0,  # used when cutoff_auto is False
@@ -57,6 +60,7 @@ class ProcessingOptions:
     model: str
     steps: int
     solver: str
+    warm_start: bool
     device: str
     cutoff_hz: float | None  # None: use the detected cutoff
     output_folder: str
@@ -124,6 +128,7 @@ class Settings:
             model=self.get("processing/model") or "default",
             steps=max(1, int(self.get("processing/steps"))),
             solver=solver if solver in SOLVERS else "euler",
+            warm_start=bool(self.get("processing/warm_start")),
             device=device if device in DEVICES else "auto",
             cutoff_hz=None if self.get("processing/cutoff_auto")
             else float(self.get("processing/cutoff_hz")),

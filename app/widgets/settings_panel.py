@@ -71,6 +71,12 @@ class SettingsPanel(QWidget):
         self.solver_combo.addItems(["euler", "heun"])
         self.solver_combo.setCurrentText(s.get("processing/solver"))
         self.solver_combo.currentTextChanged.connect(self._on_solver_combo_changed)
+        self.warm_start = QCheckBox("Start from the DSP estimate",
+                                    checked=s.get("processing/warm_start"))
+        self.warm_start.setToolTip(
+            "For inputs cut off at 12 kHz or below, the model refines a spectral-band-replication "
+            "estimate instead of starting from noise (measured closer to the original)")
+        self.warm_start.toggled.connect(self._on_warm_start_toggled)
         self.device_combo = QComboBox()
         for label, key in (("Auto", "auto"), ("CUDA GPU", "cuda"), ("CPU", "cpu")):
             self.device_combo.addItem(label, key)
@@ -89,6 +95,7 @@ class SettingsPanel(QWidget):
         cutoff.addWidget(self.cutoff_spin, 1)
         form.addRow("Steps", self.steps_spin)
         form.addRow("Solver", self.solver_combo)
+        form.addRow("Warm start", self.warm_start)
         form.addRow("Device", self.device_combo)
         form.addRow("Cutoff", cutoff)
         self._show_model_spec()
@@ -197,6 +204,9 @@ class SettingsPanel(QWidget):
     @Slot(int)
     def _on_steps_spin_value_changed(self, value: int) -> None:
         self.settings.set("processing/steps", value)
+
+    def _on_warm_start_toggled(self, checked: bool) -> None:
+        self.settings.set("processing/warm_start", checked)
 
     @Slot(str)
     def _on_solver_combo_changed(self, text: str) -> None:

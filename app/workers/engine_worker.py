@@ -62,7 +62,8 @@ class RealEngine:
     def restorer(self, model: Any, request: JobRequest) -> RestorerLike:
         import engine
 
-        sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver)
+        prior_t = engine.SamplerConfig.prior_t if request.warm_start else 0.0
+        sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver, prior_t=prior_t)
         return engine.Restorer(model, sampler, device=engine.resolve_device(request.device))
 
     def output_path(self, request: JobRequest) -> Path:

@@ -29,6 +29,7 @@ class JobRequest:
     steps: int
     solver: str
     cutoff_hz: float | None  # None: detect
+    warm_start: bool = True  # the engine's default warm start from the DSP estimate
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -229,3 +230,22 @@ def _invoke(worker: EngineWorker, req: JobRequest) -> None:
 
 
 _keep: list[object] = []
+
+
+def test_real_engine_sampler_follows_the_warm_start_setting() -> None:
+    import torch
+
+    from app.workers.engine_worker import RealEngine
+    from engine.codecs import build_codec
+    from engine.config import SamplerConfig
+    from engine.model.dit import PRESETS, DiT
+    from engine.modelfile import JaTModel
+
+    run = PRESETS["tiny"]
+    torch.manual_seed(0)
+    model = JaTModel(DiT(run.model), build_codec("stft"), run)
+    warm = RealEngine().restorer(model, request())
+    cold = RealEngine().restorer(model, dataclasses.replace(request(), warm_start=False))
+    assert warm.sampler.prior_t == SamplerConfig.prior_t > 0  # the engine's default
+    assert cold.sampler.prior_t == 0.0
+    assert (cold.sampler.steps, cold.sampler.solver) == (4, "euler")
