@@ -31,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", help="model file (default: the shipped model, else a tiny "
                                         "one trained on the fly)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
-    parser.add_argument("--steps", type=int, default=16, help="sampler steps")
+    parser.add_argument("--steps", type=int, default=8, help="sampler steps (the default: 8)")
     parser.add_argument("--size", default="1600x1000", help="window size WxH")
     parser.add_argument("--offscreen", action="store_true", help="never use Xvfb")
     parser.add_argument("--train-steps", type=int, default=40)
