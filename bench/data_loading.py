@@ -66,7 +66,8 @@ def main() -> None:
             hr = torch.stack([s["hr"] for s in samples[:16]])  # (16, 1, S)
             rows = torch.stack([s["filter"] for s in samples[:16]])
             start = time.perf_counter()
-            apply_filters(hr, torch.stack([s["lr"] for s in samples[:16]]), rows)
+            apply_filters(hr, torch.stack([s["lr"] for s in samples[:16]]), rows,
+                          torch.stack([s["holes"] for s in samples[:16]]))
             device_ms = (time.perf_counter() - start) / 16 * 1e3
         family_ms = {}
         for family in FAMILIES:

@@ -32,7 +32,7 @@ from engine.flow import FlowObjective
 from engine.model import layers
 from engine.model.dit import PRESETS, DiT, param_counts
 from engine.system import cpu_budget
-from engine.training.degrade import MODE_DONE, Degrader, filter_row
+from engine.training.degrade import MODE_DONE, MP3_MAX_BANDS, Degrader, filter_row, mp3_frames
 from engine.training.device_filter import apply_filters
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
@@ -109,13 +109,16 @@ def main() -> None:
     samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
     hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
     lr_wav = hr.clone()
-    filters = None
-    if args.device_filter:  # the rows CropDataset(deferred=True) would send, default mix
+    filters = holes = None
+    if args.device_filter:  # what CropDataset(deferred=True) would send, default family mix
         degrader, rng = Degrader(), np.random.default_rng(0)
         x = hr[0, 0].cpu().numpy()
-        rows = [degrader(x, rng, deferred=True).filter for _ in range(args.batch)]
-        filters = torch.from_numpy(np.stack([r if r is not None else filter_row(MODE_DONE)
-                                             for r in rows])).to(dev)
+        outs = [degrader(x, rng, deferred=True) for _ in range(args.batch)]
+        filters = torch.from_numpy(np.stack([o.filter if o.filter is not None
+                                             else filter_row(MODE_DONE) for o in outs])).to(dev)
+        holes = torch.from_numpy(np.stack([
+            o.holes if o.holes is not None else np.zeros((mp3_frames(samples), MP3_MAX_BANDS),
+                                                         bool) for o in outs])).to(dev)
     flops = None
     if info.is_main:
         with torch.no_grad():
@@ -128,7 +131,7 @@ def main() -> None:
     def step(timed: bool = False) -> None:
         ev = [torch.cuda.Event(enable_timing=True) for _ in range(len(phases) + 1)]
         ev[0].record()
-        lr_in = lr_wav if filters is None else apply_filters(hr, lr_wav, filters)
+        lr_in = lr_wav if filters is None else apply_filters(hr, lr_wav, filters, holes)
         ev[1].record()
         with torch.no_grad():
             x, cond = codec.encode(hr), codec.encode(lr_in)  # (B, C, T)

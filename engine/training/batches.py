@@ -35,8 +35,9 @@ class StepBatches(IterableDataset):
             mb = {"hr": torch.stack([s["hr"] for s in samples]),
                   "lr": torch.stack([s["lr"] for s in samples]),
                   "cutoff_hz": torch.tensor([s["cutoff_hz"] for s in samples])}
-            if "filter" in samples[0]:  # (B, FILTER_WIDTH): left for the training device
+            if "filter" in samples[0]:  # (B, FILTER_WIDTH), (B, K, 8): for the training device
                 mb["filter"] = torch.stack([s["filter"] for s in samples])
+                mb["holes"] = torch.stack([s["holes"] for s in samples])
             micro.append(mb)
         return micro
 

@@ -24,7 +24,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from engine.config import HOP_SAMPLES, SAMPLE_RATE
 from engine.training.corpus import AudioCache, FileEntry
 from engine.training.dataconfig import DataConfig
-from engine.training.degrade import MODE_DONE, Degrader, filter_row
+from engine.training.degrade import MODE_DONE, MP3_MAX_BANDS, Degrader, filter_row, mp3_frames
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def file_weights(entries: Sequence[FileEntry], group_exponent: float = 1.0) -> n
 
 class CropDataset(IterableDataset):
     """Random crops {"hr", "lr": (1, S) float32, "cutoff_hz", "kind", "failed_crops"}
-    (+ "filter" (FILTER_WIDTH,) float64 when `deferred`: `device_filter.apply_filters`).
+    (+ "filter" (FILTER_WIDTH,) float64 and "holes" (K, MP3_MAX_BANDS) bool when `deferred`:
+    `device_filter.apply_filters`).
 
     Files are drawn in proportion to their duration, or with `cfg.group_exponent` < 1 their
     top-level folders are evened out first (`file_weights`). `sample(rng)` makes one crop from
@@ -145,9 +146,11 @@ class CropDataset(IterableDataset):
             failed, self._pending_failures = self._pending_failures, 0
             out = {"hr": torch.from_numpy(hr)[None], "lr": torch.from_numpy(deg.lr)[None],
                    "cutoff_hz": float(deg.cutoff_hz), "kind": deg.kind, "failed_crops": failed}
-            if self.deferred:  # mode 0 when the CPU did it (resample, mp3)
+            if self.deferred:  # mode 0 when the CPU did it (resampling)
                 out["filter"] = torch.from_numpy(deg.filter if deg.filter is not None
                                                  else filter_row(MODE_DONE))
+                out["holes"] = torch.from_numpy(deg.holes if deg.holes is not None else np.zeros(
+                    (mp3_frames(hr.shape[0]), MP3_MAX_BANDS), bool))
             return out
         raise RuntimeError(f"{MAX_ATTEMPTS} crop attempts in a row failed; see the log")
 

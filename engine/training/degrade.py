@@ -54,7 +54,8 @@ DENORMAL_GUARD = np.float32(1e-20)  # DC offset that keeps IIR states out of sub
 # poles, not sections: scipy designs them 5-10x faster than it factors them into sections.
 FILTER_ROOTS = 16  # IIR orders up to 16
 FILTER_WIDTH = 4 + 4 * FILTER_ROOTS
-MODE_DONE, MODE_ZERO_PHASE, MODE_CAUSAL, MODE_RAMP = 0, 1, 2, 3
+MODE_DONE, MODE_ZERO_PHASE, MODE_CAUSAL, MODE_RAMP, MODE_MP3 = 0, 1, 2, 3, 4
+MP3_MAX_BANDS = 8  # scale-factor bands with holes, at most (a 20 kHz cutoff's top quarter)
 
 Spread = Literal["uniform", "log"]
 
@@ -155,6 +156,7 @@ class Degraded:
     kind: str  # one of FAMILIES
     detail: str  # e.g. "order 8, ripple 0.5 dB, causal" or "soxr 44100 -> 16000 -> 44100"
     filter: np.ndarray | None = None  # (FILTER_WIDTH,) left for `device_filter.apply_filters`
+    holes: np.ndarray | None = None  # (mp3_frames(S), MP3_MAX_BANDS) bool, a deferred mp3's
 
 
 def iir_variants(cfg: DegradeConfig, family: str) -> list[IIRSpec]:
@@ -241,8 +243,16 @@ class Degrader:
                                                                          width_hz))
             return Degraded(_brickwall(x, cutoff_hz, width_hz), cutoff_hz, family, detail)
         hole_prob = float(rng.uniform(*self.cfg.mp3_hole_prob))
+        detail = f"transition {width_hz:.0f} Hz, holes {hole_prob:.2f}"
+        if deferred:  # the same draws as _mp3_like, the STFT left to the device
+            holes = np.zeros((mp3_frames(x.shape[0]), MP3_MAX_BANDS), bool)
+            if hole_prob > 0:
+                n_bands = mp3_bands(cutoff_hz)
+                holes[:, :n_bands] = rng.random((holes.shape[0], n_bands)) < hole_prob
+            return Degraded(x, cutoff_hz, family, detail,
+                            filter_row(MODE_MP3, cutoff_hz, width_hz), holes)
         return Degraded(_mp3_like(x, cutoff_hz, width_hz, hole_prob, rng), cutoff_hz, family,
-                        f"transition {width_hz:.0f} Hz, holes {hole_prob:.2f}")
+                        detail)
 
     def _draw_spec(self, family: str, rng: np.random.Generator) -> IIRSpec:
         # the causal share is set by causal_prob, not by how many causal variants there are
@@ -358,6 +368,16 @@ def _brickwall(x: np.ndarray, cutoff_hz: float, width_hz: float) -> np.ndarray:
     return scipy.fft.irfft(spec, n=x.shape[0]).astype(np.float32, copy=False)
 
 
+def mp3_frames(n: int) -> int:
+    """K: frames of the MP3-like STFT over n samples (hop MP3_HOP, half a hop padded each side)."""
+    return -(-n // MP3_HOP) + 1
+
+
+def mp3_bands(cutoff_hz: float) -> int:
+    """Scale-factor bands in the top quarter of the passband that holes can drop."""
+    return min(MP3_MAX_BANDS, max(1, round(cutoff_hz * MP3_HOLE_BAND / MP3_SFB_HZ)))
+
+
 def _mp3_like(x: np.ndarray, cutoff_hz: float, width_hz: float, hole_prob: float,
               rng: np.random.Generator) -> np.ndarray:
     """Sine-window STFT (hop 576) low-pass with frame-varying holes below the cutoff."""
@@ -370,7 +390,7 @@ def _mp3_like(x: np.ndarray, cutoff_hz: float, width_hz: float, hole_prob: float
     gain = np.broadcast_to(_ramp(freqs_hz, cutoff_hz, width_hz), spec.shape).copy()  # (K, F)
     if hole_prob > 0:
         lo_hz = cutoff_hz * (1 - MP3_HOLE_BAND)
-        n_bands = max(1, round((cutoff_hz - lo_hz) / MP3_SFB_HZ))
+        n_bands = mp3_bands(cutoff_hz)
         band = np.floor((freqs_hz - lo_hz) / (cutoff_hz - lo_hz) * n_bands).astype(int)  # (F,)
         inside = (band >= 0) & (band < n_bands)
         dropped = rng.random((spec.shape[0], n_bands)) < hole_prob  # (K, n_bands)

@@ -8,7 +8,8 @@ ramp become gains on the rFFT bins of the crop zero-padded to twice its length, 
 is a linear (not circular) convolution:
 the causal pass equals `sosfilt` from rest, the zero-phase one a forward-backward pass over the
 zero-extended crop (`sosfiltfilt` pads with an odd extension instead: only the first and last
-few milliseconds differ). Resampling and the MP3-like family stay on the CPU (mode 0 rows).
+few milliseconds differ). The MP3-like family runs here too, as a batched STFT with the holes
+the worker drew. Only resampling (soxr, the pipeline's own path) stays on the CPU (mode 0).
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ from engine.training.degrade import (
     FILTER_WIDTH,
     MODE_CAUSAL,
     MODE_DONE,
+    MODE_MP3,
     MODE_RAMP,
     MODE_ZERO_PHASE,
+    MP3_HOLE_BAND,
+    MP3_HOP,
+    MP3_MAX_BANDS,
+    MP3_SFB_HZ,
 )
 
 
@@ -47,24 +53,58 @@ def filter_gains(filters: torch.Tensor, n_fft: int) -> torch.Tensor:
     h = k.to(torch.complex128).expand(-1, n_bins)  # (B, F): k prod (z - z_i) / (z - p_i)
     for i in range(n):
         h = h * (z - zeros[:, i : i + 1]) / (z - poles[:, i : i + 1])
-    freqs = omega * (SAMPLE_RATE / (2 * math.pi))  # (F,) Hz
-    pos = ((freqs - (cutoff - width / 2)) / width.clamp_min(1e-9)).clamp(0.0, 1.0)
-    ramp = torch.where(width > 0, 0.5 + 0.5 * torch.cos(math.pi * pos),
-                       (freqs < cutoff).to(torch.float64))  # (B, F) raised cosine or a step
+    ramp = _ramp(omega * (SAMPLE_RATE / (2 * math.pi)), cutoff, width)  # (B, F)
     gain = torch.where(mode == MODE_ZERO_PHASE, h.abs().square().to(torch.complex128), h)
     gain = torch.where(mode == MODE_RAMP, ramp.to(torch.complex128), gain)
-    gain = torch.where(mode == MODE_DONE, torch.ones_like(gain), gain)
+    gain = torch.where((mode == MODE_DONE) | (mode == MODE_MP3), torch.ones_like(gain), gain)
     known = (mode == MODE_DONE) | (mode == MODE_ZERO_PHASE) | (mode == MODE_CAUSAL) | (
-        mode == MODE_RAMP)
+        mode == MODE_RAMP) | (mode == MODE_MP3)
     gain = torch.where(known, gain, torch.full_like(gain, float("nan")))  # a bad row shows
     return gain.to(torch.complex64)
 
 
+def _ramp(freqs: torch.Tensor, cutoff: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """(B, F) raised-cosine low-pass (0.5 at the cutoff, `width` wide; 0 Hz: a step), float64."""
+    pos = ((freqs - (cutoff - width / 2)) / width.clamp_min(1e-9)).clamp(0.0, 1.0)
+    return torch.where(width > 0, 0.5 + 0.5 * torch.cos(math.pi * pos),
+                       (freqs < cutoff).to(torch.float64))
+
+
+def mp3_like(hr: torch.Tensor, filters: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """(B, S): `degrade._mp3_like` batched — sine-window STFT at hop 576, the ramp at each row's
+    cutoff, and the row's dropped scale-factor bands (`holes` (B, K, MP3_MAX_BANDS) bool)."""
+    n, hop = hr.shape[-1], MP3_HOP
+    n_fft = 2 * hop
+    idx = torch.arange(n_fft, device=hr.device, dtype=torch.float64)
+    window = torch.sin(math.pi * (idx + 0.5) / n_fft).float()  # (N,), w^2 is COLA
+    padded = torch.nn.functional.pad(hr, (hop, hop + (-n) % hop))  # (B, hop * (K + 1))
+    spec = torch.fft.rfft(padded.unfold(-1, n_fft, hop) * window)  # (B, K, F)
+    freqs = torch.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE, device=hr.device, dtype=torch.float64)
+    rows = filters.to(torch.float64)
+    # (B, 1); other rows' cutoffs may be 0 (resampled on the CPU): keep their maths finite
+    cutoff, width = rows[:, 1:2].clamp_min(1.0), rows[:, 2:3]
+    lo = cutoff * (1 - MP3_HOLE_BAND)
+    n_bands = torch.round(cutoff * MP3_HOLE_BAND / MP3_SFB_HZ).clamp(1, MP3_MAX_BANDS)
+    band = torch.floor((freqs - lo) / (cutoff - lo) * n_bands)  # (B, F)
+    inside = (band >= 0) & (band < n_bands)
+    k = spec.shape[1]
+    picked = band.clamp(0, MP3_MAX_BANDS - 1).long()[:, None, :].expand(-1, k, -1)
+    dropped = holes.to(hr.device).gather(2, picked) & inside[:, None, :]  # (B, K, F)
+    gain = _ramp(freqs, cutoff, width)[:, None, :] * ~dropped  # (B, K, F)
+    out = torch.fft.irfft(spec * gain.to(spec.real.dtype), n=n_fft) * window  # (B, K, N)
+    blocks = torch.zeros(hr.shape[0], k + 1, hop, device=hr.device, dtype=out.dtype)
+    blocks[:, :-1] += out[..., :hop]  # overlap-add at hop = N / 2
+    blocks[:, 1:] += out[..., hop:]
+    return blocks.reshape(hr.shape[0], -1)[:, hop : hop + n]
+
+
 @torch.no_grad()
-def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor,
+                  holes: torch.Tensor | None = None) -> torch.Tensor:
     """LR batch (B, 1, S): rows of `filters` with a mode filter `hr`, mode-0 rows keep `lr`.
 
-    Runs wherever the tensors are, without a host sync (the rows are not inspected on the host).
+    MP3-like rows (mode MODE_MP3) need `holes` (B, K, MP3_MAX_BANDS). Runs wherever the tensors
+    are, without a host sync (the rows are not inspected on the host).
     """
     if hr.ndim != 3 or hr.shape[1] != 1 or lr.shape != hr.shape:
         raise ValueError(f"hr, lr: expected equal (B, 1, S), got {tuple(hr.shape)}, "
@@ -74,5 +114,9 @@ def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor) -> 
     gains = filter_gains(filters.to(hr.device), n_fft)  # (B, F)
     spec = torch.fft.rfft(hr[:, 0].float(), n=n_fft)  # (B, F)
     filtered = torch.fft.irfft(spec * gains, n=n_fft)[:, :n]  # (B, S)
+    mp3 = (filters[:, 0] == MODE_MP3).to(hr.device)[:, None]  # (B, 1)
+    mp3_out = (torch.full_like(filtered, float("nan")) if holes is None  # cannot pass as audio
+               else mp3_like(hr[:, 0].float(), filters.to(hr.device), holes))
+    filtered = torch.where(mp3, mp3_out, filtered)
     done = (filters[:, 0] == MODE_DONE).to(hr.device)[:, None, None]  # (B, 1, 1)
     return torch.where(done, lr, filtered[:, None].to(lr.dtype))

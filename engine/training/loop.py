@@ -143,8 +143,10 @@ class Trainer:
         for i, mb in enumerate(micro_batches):
             hr = mb["hr"].to(self.device, non_blocking=True)
             lr_wav = mb["lr"].to(self.device, non_blocking=True)
-            if "filter" in mb:  # IIR / brick-wall degradations left to this device
-                lr_wav = apply_filters(hr, lr_wav, mb["filter"].to(self.device, non_blocking=True))
+            if "filter" in mb:  # IIR / brick-wall / MP3-like degradations left to this device
+                lr_wav = apply_filters(hr, lr_wav,
+                                       mb["filter"].to(self.device, non_blocking=True),
+                                       mb["holes"].to(self.device, non_blocking=True))
             with torch.no_grad():
                 x, cond = self.codec.encode(hr), self.codec.encode(lr_wav)  # (B, C, T)
             sync = self.dist.no_sync(self.model_fn) if i < len(micro_batches) - 1 else None

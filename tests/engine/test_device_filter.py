@@ -12,12 +12,16 @@ from engine.training.degrade import (
     FAMILIES,
     FILTER_WIDTH,
     IIR_FAMILIES,
+    MODE_MP3,
     MODE_RAMP,
+    MP3_MAX_BANDS,
+    DegradeConfig,
     Degrader,
     IIRSpec,
     _brickwall,
     filter_row,
     iir_variants,
+    mp3_frames,
 )
 from engine.training.device_filter import apply_filters
 from tests.engine.conftest import synth_clip
@@ -26,10 +30,14 @@ EDGE = int(0.05 * SAMPLE_RATE)  # sosfiltfilt extends the crop oddly, this path 
 X = synth_clip(3.0, seed=3)  # (S,) float32, rms ~0.19
 
 
-def _on_device(x: np.ndarray, rows: list[np.ndarray]) -> np.ndarray:
+def _on_device(x: np.ndarray, rows: list[np.ndarray],
+               holes: list[np.ndarray | None] | None = None) -> np.ndarray:
     hr = torch.from_numpy(np.stack([x] * len(rows)))[:, None]  # (B, 1, S)
     lr = hr.clone()
-    return apply_filters(hr, lr, torch.from_numpy(np.stack(rows)))[:, 0].numpy()  # (B, S)
+    empty = np.zeros((mp3_frames(x.shape[0]), MP3_MAX_BANDS), bool)
+    masks = torch.from_numpy(np.stack([empty if h is None else h
+                                       for h in (holes or [None] * len(rows))]))
+    return apply_filters(hr, lr, torch.from_numpy(np.stack(rows)), masks)[:, 0].numpy()  # (B, S)
 
 
 @pytest.mark.parametrize(("spec", "cutoff"), [
@@ -59,13 +67,26 @@ def test_brickwall_matches_the_cpu_ramp(width: float) -> None:
     np.testing.assert_allclose(dev[EDGE:-EDGE], cpu[EDGE:-EDGE], atol=2e-3 if width == 0 else 1e-5)
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if f in IIR_FAMILIES or f == "brickwall"])
+@pytest.mark.parametrize(("cutoff", "holes"), [(4000.0, (0.0, 0.0)), (11025.0, (0.2, 0.3)),
+                                                 (16000.0, (0.3, 0.3)), (2750.0, (0.1, 0.2))])
+def test_mp3_matches_the_cpu_one(cutoff: float, holes: tuple[float, float]) -> None:
+    degrader = Degrader(DegradeConfig(mp3_hole_prob=holes))
+    cpu = degrader.apply(X, "mp3", cutoff, np.random.default_rng(5))
+    deferred = degrader.apply(X, "mp3", cutoff, np.random.default_rng(5), deferred=True)
+    assert deferred.holes is not None and deferred.holes.shape == (mp3_frames(X.shape[0]),
+                                                                   MP3_MAX_BANDS)
+    assert deferred.holes.any() == (holes[1] > 0)
+    (dev,) = _on_device(X, [deferred.filter], [deferred.holes])
+    np.testing.assert_allclose(dev, cpu.lr, atol=2e-5)  # the same STFT, holes and ramp
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "resample"])
 def test_deferred_cutoff_is_where_it_was_asked(family: str) -> None:
     degrader, rng = Degrader(), np.random.default_rng(1)
     specs = iir_variants(degrader.cfg, family) if family in IIR_FAMILIES else [None] * 4
     outs = [degrader.apply(X, family, c, rng, spec=s, deferred=True)
             for s in specs for c in (4000.0, 13300.0)]
-    restored = _on_device(X, [o.filter for o in outs])
+    restored = _on_device(X, [o.filter for o in outs], [o.holes for o in outs])
     misses = [(o.detail, o.cutoff_hz, d) for o, y in zip(outs, restored, strict=True)
               if abs((d := detect_cutoff(y, SAMPLE_RATE)) - o.cutoff_hz) > max(0.05 * o.cutoff_hz,
                                                                                 300.0)]
@@ -79,7 +100,7 @@ def test_cpu_rows_pass_through_and_draws_match() -> None:
         plain, deferred = degrader(X, a), degrader(X, b, deferred=True)
         assert (plain.kind, plain.cutoff_hz, plain.detail) == (
             deferred.kind, deferred.cutoff_hz, deferred.detail)
-        if deferred.filter is None:  # resample, mp3: done on the CPU as before
+        if deferred.filter is None:  # resampling: done on the CPU as before
             np.testing.assert_array_equal(deferred.lr, plain.lr)
     assert a.random() == b.random()
     lr = np.zeros_like(X)
@@ -89,5 +110,27 @@ def test_cpu_rows_pass_through_and_draws_match() -> None:
     bad = apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
                         torch.from_numpy(filter_row(9))[None])
     assert torch.isnan(bad).all()  # an unknown mode cannot pass as audio
+    no_holes = apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
+                             torch.from_numpy(filter_row(MODE_MP3, 8000.0))[None])
+    assert torch.isnan(no_holes).all()  # an MP3-like row needs its holes
     with pytest.raises(ValueError, match="filters"):
         apply_filters(torch.zeros(1, 1, 8), torch.zeros(1, 1, 8), torch.zeros(1, 5))
+
+
+def test_a_mixed_batch_filters_each_row_its_own_way() -> None:
+    degrader, rng = Degrader(), np.random.default_rng(11)
+    outs = [degrader(X, rng, deferred=True) for _ in range(24)]  # every family, CPU rows too
+    assert {o.kind for o in outs} >= {"resample", "mp3", "brickwall"}
+    rows = [o.filter if o.filter is not None else filter_row(0) for o in outs]
+    hr = torch.from_numpy(np.stack([X] * len(outs)))[:, None]
+    lr = torch.from_numpy(np.stack([o.lr for o in outs]))[:, None]
+    empty = np.zeros((mp3_frames(X.shape[0]), MP3_MAX_BANDS), bool)
+    holes = torch.from_numpy(np.stack([o.holes if o.holes is not None else empty for o in outs]))
+    got = apply_filters(hr, lr, torch.from_numpy(np.stack(rows)), holes)[:, 0].numpy()
+    assert np.isfinite(got).all()
+    for o, y in zip(outs, got, strict=True):
+        if o.filter is None:  # resampled on the CPU: kept as it came
+            np.testing.assert_array_equal(y, o.lr)
+        else:
+            (alone,) = _on_device(X, [o.filter], [o.holes])
+            np.testing.assert_allclose(y, alone, atol=1e-6)

@@ -157,8 +157,8 @@ def test_degradation_filters_on_the_device(data_dir, tmp_path, monkeypatch):
     applied = []
     real = loop_mod.apply_filters
 
-    def spy(hr, lr, filters):
-        out = real(hr, lr, filters)
+    def spy(hr, lr, filters, holes):
+        out = real(hr, lr, filters, holes)
         applied.append((filters[:, 0].tolist(), torch.equal(out, lr)))
         return out
 
