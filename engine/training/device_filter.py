@@ -5,11 +5,11 @@ The DataLoader workers' CPU time bounds training when every crop is filtered the
 leaves the linear, time-invariant families to this module instead: the IIR designs
 (zero-phase: |H|^2, causal: H, from their digital zeros, poles and gain) and the brick-wall
 ramp become gains on the rFFT bins of the crop zero-padded to twice its length, so the product
-is a linear (not circular) convolution:
-the causal pass equals `sosfilt` from rest, the zero-phase one a forward-backward pass over the
-zero-extended crop (`sosfiltfilt` pads with an odd extension instead: only the first and last
-few milliseconds differ). The MP3-like family runs here too, as a batched STFT with the holes
-the worker drew. Only resampling (soxr, the pipeline's own path) stays on the CPU (mode 0).
+is a linear (not circular) convolution: the causal pass equals `sosfilt` from rest, the
+zero-phase one a forward-backward pass over the zero-extended crop (`sosfiltfilt` pads with
+an odd extension instead: only the first and last few milliseconds differ). The MP3-like
+family runs here too, as a batched STFT with the holes the worker drew. Only resampling
+(soxr, the pipeline's own path) stays on the CPU (mode 0).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from engine.training.degrade import (
 def filter_gains(filters: torch.Tensor, n_fft: int) -> torch.Tensor:
     """(B, n_fft // 2 + 1) complex64 gains of the rows of `filters` (B, FILTER_WIDTH).
 
-    Mode-0 rows (already degraded) get gain 1. The IIR response is evaluated in float64: poles
-    near the unit circle at low cutoffs would lose the stop band in float32.
+    Mode-0 and MP3-like rows get gain 1 here (`apply_filters` treats the latter apart). The IIR
+    response is evaluated in float64: poles near the unit circle at low cutoffs would lose the
+    stop band in float32.
     """
     if filters.ndim != 2 or filters.shape[1] != FILTER_WIDTH:
         raise ValueError(f"filters: expected (B, {FILTER_WIDTH}), got {tuple(filters.shape)}")
