@@ -253,7 +253,7 @@ class Restorer:
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
         total = round(info.frames * SAMPLE_RATE / info.sample_rate)
         writer = AtomicWriter(out_path, SAMPLE_RATE, info.channels, format=fmt, subtype=subtype,
-                              overwrite=overwrite, inputs=(in_path,))
+                              overwrite=overwrite, inputs=(in_path,), expected_frames=total)
         last = Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps)
         with writer, contextlib.closing(
                 iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:

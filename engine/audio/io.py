@@ -31,6 +31,10 @@ RESAMPLE_QUALITY = "VHQ"  # soxr very high quality, for whole files and streams 
 CLIP_LEVEL = 0.999  # |x| at or above this counts as clipped when loading
 QUIET_PEAK_DB = -60.0  # peak level (dBFS) under which a non-silent input is "near-silent"
 WRITE_SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
+SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
+# A RIFF/WAVE file counts its bytes in 32 bits: longer output is written as RF64 (EBU Tech 3306,
+# the same .wav name; pro audio tools read it). 1 MiB of room for the header and metadata.
+WAV_MAX_DATA_BYTES = 2**32 - 1 - 2**20
 
 PathLike = str | os.PathLike[str]
 
@@ -249,12 +253,14 @@ class AtomicWriter:
 
     The temp file lives in the destination directory (so `os.replace` is atomic) and is deleted
     if the block exits with any exception, KeyboardInterrupt and cancellation included.
-    PCM subtypes are clipped to [-1, 1] (libsndfile would wrap around otherwise).
+    PCM subtypes are clipped to [-1, 1] (libsndfile would wrap around otherwise). WAV output
+    whose `expected_frames` exceed 4 GiB of samples is written as RF64; without that hint,
+    writing past the RIFF limit fails with AudioOutputError instead of a corrupt header.
     """
 
     def __init__(self, path: PathLike, sample_rate: int, channels: int, format: str = "wav",
                  subtype: str = "PCM_16", overwrite: bool = False,
-                 inputs: Iterable[PathLike] = ()) -> None:
+                 inputs: Iterable[PathLike] = (), expected_frames: int | None = None) -> None:
         self.format = format.lower()
         self.subtype = subtype.upper()
         if self.format not in WRITE_SUBTYPES:
@@ -267,6 +273,10 @@ class AtomicWriter:
             raise ValueError(f"channels: must be in 1..{MAX_CHANNELS}, got {channels}")
         self.path, self.sample_rate, self.channels = Path(path), sample_rate, channels
         self.overwrite, self.frames_written = overwrite, 0
+        self._frame_bytes = channels * SAMPLE_BYTES[self.subtype]
+        # WAV output too long for a RIFF header (`expected_frames`, when known) becomes RF64
+        self.container = "RF64" if self.format == "wav" and expected_frames is not None and (
+            expected_frames * self._frame_bytes > WAV_MAX_DATA_BYTES) else self.format.upper()
         self._inputs = [Path(p) for p in inputs]
         self._tmp: Path | None = None
         self._file: sf.SoundFile | None = None
@@ -288,7 +298,7 @@ class AtomicWriter:
         self._tmp = tmp
         try:
             self._file = sf.SoundFile(tmp, "w", samplerate=self.sample_rate, channels=self.channels,
-                                      subtype=self.subtype, format=self.format.upper())
+                                      subtype=self.subtype, format=self.container)
         except BaseException:
             self._discard()
             raise
@@ -305,6 +315,10 @@ class AtomicWriter:
             raise ValueError(f"block: NaN/Inf in output at frame {self.frames_written}")
         if self.subtype != "FLOAT":
             data = np.clip(data, -1.0, 1.0)
+        if self.container == "WAV" and (
+                (self.frames_written + data.shape[0]) * self._frame_bytes > WAV_MAX_DATA_BYTES):
+            raise AudioOutputError(self.path, "longer than a WAV file can hold (4 GiB): write "
+                                              "FLAC, or give the expected length for RF64")
         self._file.write(np.ascontiguousarray(data))
         self.frames_written += data.shape[0]
 

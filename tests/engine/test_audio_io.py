@@ -390,3 +390,33 @@ def test_writer_argument_checks(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
     with pytest.raises(RuntimeError, match="with"):
         AtomicWriter(target, 44100, 1).write(np.zeros((1, 10), np.float32))
+
+
+def test_long_wav_becomes_rf64_or_fails_cleanly(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.audio import io as audio_io
+
+    monkeypatch.setattr(audio_io, "WAV_MAX_DATA_BYTES", 40_000)  # 10,000 stereo 16-bit frames
+    block = (0.5 * np.sin(np.arange(6000) / 7.0)).astype(np.float32)[None].repeat(2, 0)  # (2, n)
+    fits = tmp_path / "fits.wav"
+    with AtomicWriter(fits, 44100, 2, expected_frames=6000) as writer:
+        writer.write(block)
+    assert sf.info(str(fits)).format == "WAV"
+    long = tmp_path / "long.wav"
+    with AtomicWriter(long, 44100, 2, expected_frames=12000) as writer:
+        writer.write(block)
+        writer.write(block)
+    assert sf.info(str(long)).format == "RF64" and long.suffix == ".wav"
+    back, rate = sf.read(str(long), dtype="float32")
+    assert rate == 44100 and back.shape == (12000, 2)
+    np.testing.assert_allclose(back[:6000].T, block, atol=1 / 32768)
+    unknown = tmp_path / "unknown.wav"
+    with pytest.raises(AudioOutputError, match="4 GiB"), AtomicWriter(unknown, 44100, 2) as w:
+        w.write(block)
+        w.write(block)  # past the RIFF limit without the length known up front
+    assert not unknown.exists() and not list(tmp_path.glob(".unknown*"))
+    flac = tmp_path / "long.flac"
+    with AtomicWriter(flac, 44100, 2, format="flac", expected_frames=12000) as writer:
+        writer.write(block)
+        writer.write(block)  # FLAC has no such limit
+    assert sf.info(str(flac)).frames == 12000
