@@ -32,7 +32,7 @@ from engine.flow import FlowObjective
 from engine.model import layers
 from engine.model.dit import PRESETS, DiT, param_counts
 from engine.system import cpu_budget
-from engine.training.degrade import MODE_DONE, MP3_MAX_BANDS, Degrader, filter_row, mp3_frames
+from engine.training.degrade import Degrader, device_rows
 from engine.training.device_filter import apply_filters
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
@@ -113,12 +113,9 @@ def main() -> None:
     if args.device_filter:  # what CropDataset(deferred=True) would send, default family mix
         degrader, rng = Degrader(), np.random.default_rng(0)
         x = hr[0, 0].cpu().numpy()
-        outs = [degrader(x, rng, deferred=True) for _ in range(args.batch)]
-        filters = torch.from_numpy(np.stack([o.filter if o.filter is not None
-                                             else filter_row(MODE_DONE) for o in outs])).to(dev)
-        holes = torch.from_numpy(np.stack([
-            o.holes if o.holes is not None else np.zeros((mp3_frames(samples), MP3_MAX_BANDS),
-                                                         bool) for o in outs])).to(dev)
+        rows = [device_rows(degrader(x, rng, deferred=True), samples) for _ in range(args.batch)]
+        filters = torch.from_numpy(np.stack([r for r, _ in rows])).to(dev)
+        holes = torch.from_numpy(np.stack([h for _, h in rows])).to(dev)
     flops = None
     if info.is_main:
         with torch.no_grad():

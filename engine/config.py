@@ -187,7 +187,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the network
     compile_mode: CompileMode = "default"  # "reduce-overhead": CUDA graphs (measured 1 GPU)
     num_workers: int = 4  # DataLoader workers per process
-    # where IIR / brick-wall degradations run: "workers" (CPU), "device" (batched FFT gains on
+    # where IIR / brick-wall / MP3-like degradations run: "workers" (CPU), "device" (batched on
     # the training device, engine.training.device_filter), "auto": the device when it is CUDA
     degrade_on: DegradeOn = "auto"
     log_every: int = 50

@@ -18,7 +18,8 @@ from engine.training.data import CropDataset
 
 class StepBatches(IterableDataset):
     """Yields, per optimiser step, a list of grad_accum micro-batches {"hr","lr": (B,1,S)}
-    (+ "filter" (B, FILTER_WIDTH) when the crops defer their filters to the device)."""
+    (+ "filter" (B, FILTER_WIDTH) and "holes" (B, K, 8) when the crops defer their filters to
+    the device)."""
 
     def __init__(self, crops: CropDataset, batch: int, grad_accum: int, rank: int,
                  world_size: int, seed: int, start_step: int = 0):

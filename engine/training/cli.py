@@ -37,8 +37,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=TrainConfig.num_workers)
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
                    default=TrainConfig.degrade_on,
-                   help="where IIR / brick-wall degradations run (auto: the GPU when training "
-                        "on one)")
+                   help="where the filter and MP3-like degradations run (auto: the GPU when "
+                        "training on one; resampling always runs in the workers)")
     p.add_argument("--log-every", type=int, default=None)
     p.add_argument("--val-every", type=int, default=None)
     p.add_argument("--ckpt-every", type=int, default=None)

@@ -24,7 +24,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from engine.config import HOP_SAMPLES, SAMPLE_RATE
 from engine.training.corpus import AudioCache, FileEntry
 from engine.training.dataconfig import DataConfig
-from engine.training.degrade import MODE_DONE, MP3_MAX_BANDS, Degrader, filter_row, mp3_frames
+from engine.training.degrade import Degrader, device_rows
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,8 @@ class CropDataset(IterableDataset):
             out = {"hr": torch.from_numpy(hr)[None], "lr": torch.from_numpy(deg.lr)[None],
                    "cutoff_hz": float(deg.cutoff_hz), "kind": deg.kind, "failed_crops": failed}
             if self.deferred:  # mode 0 when the CPU did it (resampling)
-                out["filter"] = torch.from_numpy(deg.filter if deg.filter is not None
-                                                 else filter_row(MODE_DONE))
-                out["holes"] = torch.from_numpy(deg.holes if deg.holes is not None else np.zeros(
-                    (mp3_frames(hr.shape[0]), MP3_MAX_BANDS), bool))
+                row, holes = device_rows(deg, hr.shape[0])
+                out["filter"], out["holes"] = torch.from_numpy(row), torch.from_numpy(holes)
             return out
         raise RuntimeError(f"{MAX_ATTEMPTS} crop attempts in a row failed; see the log")
 

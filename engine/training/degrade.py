@@ -291,6 +291,14 @@ def filter_row(mode: int, cutoff_hz: float = 0.0, width_hz: float = 0.0,
                            poles.real, poles.imag])
 
 
+def device_rows(deg: Degraded, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(filter row (FILTER_WIDTH,), holes (mp3_frames(n), MP3_MAX_BANDS)) of a deferred crop of
+    n samples: a mode-0 row and no holes when the CPU already made its LR (resampling)."""
+    row = deg.filter if deg.filter is not None else filter_row(MODE_DONE)
+    holes = deg.holes if deg.holes is not None else np.zeros((mp3_frames(n), MP3_MAX_BANDS), bool)
+    return row, holes
+
+
 def _iir_row(spec: IIRSpec, cutoff_hz: float) -> np.ndarray:
     z, p, k = _design(spec, _design_edge_hz(spec, round(float(cutoff_hz), 1)), analog=False,
                       output="zpk")

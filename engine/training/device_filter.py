@@ -110,14 +110,14 @@ def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor,
     if hr.ndim != 3 or hr.shape[1] != 1 or lr.shape != hr.shape:
         raise ValueError(f"hr, lr: expected equal (B, 1, S), got {tuple(hr.shape)}, "
                          f"{tuple(lr.shape)}")
-    n = hr.shape[-1]
+    n, filters = hr.shape[-1], filters.to(hr.device)
     n_fft = 2 * n  # zero padding: linear convolution over the crop
-    gains = filter_gains(filters.to(hr.device), n_fft)  # (B, F)
+    gains = filter_gains(filters, n_fft)  # (B, F)
     spec = torch.fft.rfft(hr[:, 0].float(), n=n_fft)  # (B, F)
     filtered = torch.fft.irfft(spec * gains, n=n_fft)[:, :n]  # (B, S)
-    mp3 = (filters[:, 0] == MODE_MP3).to(hr.device)[:, None]  # (B, 1)
+    mp3 = (filters[:, 0] == MODE_MP3)[:, None]  # (B, 1)
     mp3_out = (torch.full_like(filtered, float("nan")) if holes is None  # cannot pass as audio
-               else mp3_like(hr[:, 0].float(), filters.to(hr.device), holes))
+               else mp3_like(hr[:, 0].float(), filters, holes))
     filtered = torch.where(mp3, mp3_out, filtered)
-    done = (filters[:, 0] == MODE_DONE).to(hr.device)[:, None, None]  # (B, 1, 1)
+    done = (filters[:, 0] == MODE_DONE)[:, None, None]  # (B, 1, 1)
     return torch.where(done, lr, filtered[:, None].to(lr.dtype))
