@@ -166,6 +166,7 @@ class RunConfig:
 
 Precision = Literal["bf16", "fp32"]
 DegradeOn = Literal["auto", "workers", "device"]
+CompileDDP = Literal["outer", "inner"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,10 @@ class TrainConfig:
     precision: Precision = "bf16"  # autocast dtype on CUDA; the CPU always runs fp32
     compile: bool = False  # torch.compile the network
     compile_mode: CompileMode = "default"  # "reduce-overhead": CUDA graphs (measured 1 GPU)
+    # with several processes: "outer" compiles DDP(net) (Dynamo splits the graph at DDP's
+    # buckets so all-reduce overlaps backward), "inner" wraps compile(net) in DDP (one graph,
+    # no breaks in DDP's forward; gradients are all-reduced after the compiled backward)
+    compile_ddp: CompileDDP = "outer"
     num_workers: int = 4  # DataLoader workers per process
     # where IIR / brick-wall / MP3-like degradations run: "workers" (CPU), "device" (batched on
     # the training device, engine.training.device_filter), "auto": the device when it is CUDA
@@ -210,6 +215,8 @@ class TrainConfig:
         _check(self.ema_every >= 1, "ema_every", "must be >= 1")
         _check(self.compile_mode in ("default", "reduce-overhead", "max-autotune"),
                "compile_mode", "must be 'default', 'reduce-overhead' or 'max-autotune'")
+        _check(self.compile_ddp in ("outer", "inner"), "compile_ddp",
+               "must be 'outer' or 'inner'")
         _check(self.grad_clip > 0, "grad_clip", "must be positive")
         _check(self.precision in ("bf16", "fp32"), "precision", "must be 'bf16' or 'fp32'")
         _check(self.num_workers >= 0, "num_workers", "must be >= 0")

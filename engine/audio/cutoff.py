@@ -11,6 +11,9 @@ median-smoothed over ~150 Hz (a median keeps a brick-wall edge where it is and i
    whose level is within `KNEE_DB` of the passband trend (a line in dB over log-frequency fitted
    on 0.3-0.7 x that frequency, so pink or tilted spectra are judged against their own slope).
    For a Butterworth filter applied forward-backward this is its nominal cutoff (-6 dB).
+   Content that sags well below that trend before the edge (speech above its formants, a dark
+   mix) would walk the knee far down into the passband; when that knee is rejected, the knee
+   judged against the level just below the edge (0.85-0.95 x edge) is tried too.
 4. Accept the knee only if it is a real band edge: the passband there is content (within
    `RANGE_DB` of the peak), the octave below it is dense (most raw bins within `DENSE_DB` of
    its loudest one: broadband content, not the leakage skirt of a lone tone),
@@ -54,6 +57,7 @@ NEAR_NYQUIST = 0.9  # a knee above this fraction of the Nyquist needs no drop ch
 FLOOR_STEP_DB = 12.0  # or: the passband is this much above the floor ...
 FLOOR_FLAT_DB = 3.0  # ... and all above the edge (from 1.15 x knee) lies within this of it
 FLOOR_GAP = 1.15  # the flat-floor check starts this far above the knee (skips the skirt)
+LOCAL_BAND = (0.85, 0.95)  # fallback knee: judged against the level here (x the edge)
 MAX_CANDIDATES = 8  # content runs tried, from the top down, before giving up
 
 
@@ -122,6 +126,10 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
         knee = _find_knee(smooth_db, freqs_hz, edge)
         if _is_band_edge(level_db, smooth_db, freqs_hz, knee, peak_db, floor_db):
             return _cap(float(freqs_hz[knee]), sample_rate)
+        local = _find_local_knee(smooth_db, freqs_hz, edge)
+        if local > knee and _is_band_edge(level_db, smooth_db, freqs_hz, local, peak_db,
+                                          floor_db):
+            return _cap(float(freqs_hz[local]), sample_rate)
         run_start = edge
         while run_start > lo and is_content[run_start - 1]:
             run_start -= 1
@@ -162,6 +170,17 @@ def _find_knee(smooth_db: np.ndarray, freqs_hz: np.ndarray, edge: int) -> int:
         if smooth_db[k] >= _trend_at(smooth_db, freqs_hz, k) - KNEE_DB:
             return k
     return edge
+
+
+def _find_local_knee(smooth_db: np.ndarray, freqs_hz: np.ndarray, edge: int) -> int:
+    """Highest bin at or below `edge` within KNEE_DB of the level just below the edge (the
+    median over LOCAL_BAND x its frequency): the knee of content that already sags towards a
+    steep edge, where the trend fitted an octave lower overshoots and walks far too deep."""
+    i0 = int(np.searchsorted(freqs_hz, LOCAL_BAND[0] * freqs_hz[edge]))
+    i1 = max(i0 + 1, int(np.searchsorted(freqs_hz, LOCAL_BAND[1] * freqs_hz[edge])))
+    local_db = float(np.median(smooth_db[i0:i1]))
+    above = np.flatnonzero(smooth_db[:edge + 1] >= local_db - KNEE_DB)
+    return int(above[-1]) if above.size else edge
 
 
 def _trend_at(smooth_db: np.ndarray, freqs_hz: np.ndarray, k: int) -> float:

@@ -106,9 +106,12 @@ class Trainer:
         self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
         self.objective = FlowObjective(self.run.flow)
         self.noise = torch.Generator(self.device).manual_seed(train.seed * 1000 + self.dist.rank)
-        self.model_fn = self.dist.wrap(self.net)
-        if train.compile:
-            self.model_fn = torch.compile(self.model_fn, mode=train.compile_mode)
+        if train.compile and train.compile_ddp == "inner":
+            self.model_fn = self.dist.wrap(torch.compile(self.net, mode=train.compile_mode))
+        else:
+            self.model_fn = self.dist.wrap(self.net)
+            if train.compile:
+                self.model_fn = torch.compile(self.model_fn, mode=train.compile_mode)
         self.val_set = ValidationSet.build(self.corpus.val, data) if self.dist.is_main else None
         self.logger = MetricLogger(self.out_dir, enabled=self.dist.is_main,
                                    tensorboard=train.tensorboard)

@@ -168,3 +168,21 @@ def test_quiet_recording_with_hiss_above_its_edge(cutoff_hz: float) -> None:
     x = x / np.sqrt(np.mean(x**2)) * 10 ** (-50 / 20)
     x = x + 10 ** (-80 / 20) * np.random.default_rng(0).standard_normal(x.shape)
     assert detect_cutoff(x.astype(np.float32)[None], SR) == pytest.approx(cutoff_hz, rel=0.04)
+
+
+@pytest.mark.parametrize("file_rate", [8000, 16000, 22050])
+@pytest.mark.parametrize("shelf_db", [-12.0, -20.0])
+def test_content_sagging_before_a_resampler_edge(file_rate: int, shelf_db: float) -> None:
+    # Speech or a dark mix: strong up to 0.7 x the new Nyquist, then a shelf `shelf_db` lower
+    # until the resampler's roll-off. The passband trend, fitted an octave lower, overshoots the
+    # shelf, walks the knee down to the shelf's start, and that knee is no edge. Reported the
+    # Nyquist before the local-knee fallback (the roll-off then stayed in the kept band).
+    rng = np.random.default_rng(3)
+    n = round(DURATION_S * SR)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    spectrum[freqs > 0.7 * file_rate / 2] *= 10 ** (shelf_db / 20)
+    x = soxr.resample(_normalise(np.fft.irfft(spectrum, n)), SR, file_rate, quality="HQ")
+    detected = detect_cutoff(x[None], file_rate)
+    assert detected < file_rate / 2
+    assert detected == pytest.approx(0.95 * file_rate / 2, rel=0.04)

@@ -138,17 +138,22 @@ def test_fine_tune_records_provenance(data_dir, tmp_path, tiny_model_path):
 
 
 @pytest.mark.slow
-def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path):
+@pytest.mark.parametrize("compile_args", [[], ["--compile", "--compile-ddp", "inner"]],
+                         ids=["eager", "ddp-of-compiled"])
+def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path, compile_args):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "engine.training", "--preset", "tiny", "--data", str(data_dir), "--out",
            str(tmp_path / "ddp"), "--steps", "4", "--batch", "4", "--workers", "0",
-           "--crop-s", "1.5", "--log-every", "2", "--val-every", "1000", "--device", "cpu"]
+           "--crop-s", "1.5", "--log-every", "2", "--val-every", "1000", "--device", "cpu",
+           *compile_args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ranks hold identical weights" in proc.stderr
     state = torch.load(tmp_path / "ddp/ckpt/last.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["world_size"] == 2
+    assert state["config"]["train"]["compile_ddp"] == ("inner" if compile_args else "outer")
+    assert not any(k.startswith("_orig_mod") for k in state["model"])
 
 
 def test_degradation_filters_on_the_device(data_dir, tmp_path, monkeypatch):
