@@ -5,8 +5,10 @@ Steps (issue 5, section 2), reproducible from `scripts/corpus_sources.toml`:
 1. fetch: `apt-get download <package>=<version>` into `--work` and `dpkg-deb -x` it to
    `<work>/x/<package>/`, unless already there (the .deb's version must be the pinned one).
    Each file's licence comes from the package's own `usr/share/doc/<package>/copyright`: the
-   last DEP-5 paragraph whose `Files:` pattern matches it (after the source's `licence_path`).
-2. find: the audio files matching each source's globs (and its optional language filter).
+   last DEP-5 paragraph whose `Files:` pattern matches it (after the source's `licence_path`);
+   a GNU licence whose text grants "any later version" is named with "+" (GPL-2 -> GPL-2+).
+2. find: the audio files matching each source's globs (and its optional language filter);
+   `--licences gpl3` keeps only files a GPL-3.0-or-later model may draw on (`LICENCE_POLICIES`).
 3. measure, per file, on bounded excerpts (`--max-segments` x `--segment-s`, read with
    `engine.audio.io.read_segments`): the band limit, exactly as `detect_cutoff_file` computes it
    (same Welch framing, then `cutoff_from_power`), and a steady-hiss check from the same frames:
@@ -146,6 +148,7 @@ class Settings:
     val_fraction: float = 0.05
     min_val_files: int = 3
     shard_mb: float = 40.0
+    licences: str = "any"  # a LICENCE_POLICIES key: which files' licences may be kept
 
 
 def load_sources(path: Path) -> list[Source]:
@@ -209,8 +212,14 @@ def _deb_version(deb: Path) -> str:
 
 
 def parse_copyright(text: str) -> list[tuple[list[str], str]]:
-    """(Files patterns, License short name) of every DEP-5 files paragraph."""
-    paragraphs = []
+    """(Files patterns, License short name) of every DEP-5 files paragraph.
+
+    A GNU licence named without "+" whose text (in the same paragraph or a stand-alone License
+    paragraph) grants "any later version" is reported as "<name>+": Debian copyright files
+    often name "GPL-2" for "version 2 or (at your option) any later version", and the
+    difference decides which licences a model trained on the file can be released under.
+    """
+    files_paragraphs, texts = [], {}
     for block in re.split(r"\n\s*\n", text):
         fields_: dict[str, str] = {}
         current = None
@@ -221,10 +230,43 @@ def parse_copyright(text: str) -> list[tuple[list[str], str]]:
                 current, _, value = line.partition(":")
                 current = current.strip().lower()
                 fields_[current] = value.strip()
-        if "files" in fields_ and "license" in fields_:
-            licence = fields_["license"].split("\n")[0].strip()
-            paragraphs.append((fields_["files"].split(), licence))
-    return paragraphs
+        if "license" not in fields_:
+            continue
+        name, _, body = fields_["license"].partition("\n")
+        name = name.strip()
+        if "files" in fields_:
+            files_paragraphs.append((fields_["files"].split(), name, body))
+        elif body.strip():  # a stand-alone License paragraph: the text behind the name
+            texts[name] = body
+    return [(files, _or_later(name, body or texts.get(name, "")))
+            for files, name, body in files_paragraphs]
+
+
+def _or_later(name: str, licence_text: str) -> str:
+    """`name` + "+" for an unversioned-upwards GNU licence whose text grants later versions."""
+    if re.fullmatch(r"(A|L)?GPL-\d(\.\d)?", name) and re.search(
+            r"any\s+later\s+version", licence_text, re.IGNORECASE):
+        return name + "+"
+    return name
+
+
+# Licences of training files a model released under GPL-3.0-or-later can draw on, if trained
+# weights count as an adaptation of their data: GPL-2+/3+ and unversioned GPL (any version),
+# CC-BY-SA-4.0 (one-way compatible with GPLv3, Creative Commons 2015), CC-BY-4.0, CC0 and the
+# public domain. Not CC-BY-SA-3.0 or CC-BY-3.0 (no declared compatibility), nor GPL-2 only.
+LICENCE_POLICIES: dict[str, frozenset[str] | None] = {
+    "any": None,
+    "gpl3": frozenset({"GPL", "GPL-2+", "GPL-3", "GPL-3+", "LGPL-2.1+", "LGPL-3+",
+                       "CC-BY-SA-4.0", "CC-BY-4.0", "CC0", "CC0-1.0", "public-domain"}),
+}
+
+
+def licence_allowed(licence: str, allowed: frozenset[str] | None) -> bool:
+    """Whether a DEP-5 licence expression ("A or B", "A and B") fits the `allowed` set."""
+    if allowed is None:
+        return True
+    return any(all(part.strip() in allowed for part in re.split(r"\s+and\s+", option))
+               for option in re.split(r"\s+or\s+", licence))
 
 
 def read_copyright(root: Path, package: str) -> list[tuple[list[str], str]]:
@@ -710,9 +752,10 @@ class ShardWriter:
 def build_manifest(sources: Sequence[Source], found: dict[str, int],
                    language_dropped: dict[str, int],
                    candidates: Sequence[Candidate], measured: Sequence[Candidate],
-                   shards: Sequence[dict[str, Any]], settings: Settings, args: dict[str, Any]
-                   ) -> dict[str, Any]:
-    """Per source and per category counts, minutes and rejection reasons."""
+                   shards: Sequence[dict[str, Any]], settings: Settings, args: dict[str, Any],
+                   licence_dropped: dict[str, int] | None = None) -> dict[str, Any]:
+    """Per source and per category counts, minutes and rejection reasons; `candidates` are all
+    files found, `licence_dropped` counts those the licence policy set aside before measuring."""
     per_source = {}
     for s in sources:
         mine = [c for c in measured if c.source.name == s.name]
@@ -720,6 +763,8 @@ def build_manifest(sources: Sequence[Source], found: dict[str, int],
         reasons = Counter(c.reason for c in mine if c.reason is not None)
         if language_dropped.get(s.name):
             reasons["language_filter"] = language_dropped[s.name]
+        if licence_dropped and licence_dropped.get(s.name):
+            reasons["licence_filter"] = licence_dropped[s.name]
         cutoffs = Counter(_cutoff_bucket(c.measure) for c in mine if c.measure)
         per_source[s.name] = {
             "package": s.package, "version": s.version, "category": s.category,
@@ -817,6 +862,10 @@ def manifest_markdown(man: dict[str, Any]) -> str:
              "`files.jsonl` next to the shards lists every file with its licence.", "",
              "Rebuild: `python scripts/build_corpus.py` (fetches the pinned .debs with "
              "`apt-get download` into `--work` if missing; measurements are cached there).", ""]
+    if st.get("licences", "any") != "any":
+        lines += [f"**Licence policy `{st['licences']}`**: only files under "
+                  + ", ".join(sorted(LICENCE_POLICIES[st["licences"]] or ())) + " were kept "
+                  "(`licence_filter` counts the others, set aside before measuring).", ""]
     if st.get("max_minutes_per_category"):
         cap = st.get("max_mb_per_category")
         lines += [f"**Subset build**: about {st['max_minutes_per_category']:g} minutes per "
@@ -906,13 +955,18 @@ def build(sources: Sequence[Source], work: Path, out: Path, settings: Settings,
     """Run steps 1-6; returns the manifest (also written to `<out>/manifest.{json,md}`)."""
     sources = [s for s in sources if s.category in categories]
     roots = {p: fetch_fn(p, v, work) for p, v in sorted({(s.package, s.version) for s in sources})}
-    candidates, found, dropped = [], {}, {}
+    candidates, everything, found, dropped, licence_dropped = [], [], {}, {}, {}
+    allowed = LICENCE_POLICIES[settings.licences]
     for s in sources:
         unpack_archives(s, roots[s.package])
         files, dropped[s.name] = find_files(s, roots[s.package])
         found[s.name] = len(files)
-        candidates += files
-        log.info("%s: %d files", s.name, len(files))
+        everything += files
+        kept = [c for c in files if licence_allowed(c.licence, allowed)]
+        licence_dropped[s.name] = len(files) - len(kept)
+        candidates += kept
+        log.info("%s: %d files (%d dropped by the licence policy '%s')", s.name, len(files),
+                 licence_dropped[s.name], settings.licences)
     assign_splits(candidates, settings.val_fraction)
     measurer = Measurer(work, settings, jobs)
     try:
@@ -928,8 +982,9 @@ def build(sources: Sequence[Source], work: Path, out: Path, settings: Settings,
     log.info("kept %d of %d measured files; packing", len(kept), len(measured))
     shards = pack_shards(kept, out, settings.shard_mb)
     args = {"max_minutes_per_category": max_minutes, "max_mb_per_category": max_mb,
-            "categories": list(categories)}
-    man = build_manifest(sources, found, dropped, candidates, measured, shards, settings, args)
+            "categories": list(categories), "licences": settings.licences}
+    man = build_manifest(sources, found, dropped, everything, measured, shards, settings, args,
+                         licence_dropped)
     write_manifest(man, out / "manifest.json", out / "manifest.md")
     write_file_index(kept, shards, out / "files.jsonl")
     return man
@@ -955,11 +1010,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-val-files", type=int, default=3)
     parser.add_argument("--shard-mb", type=float, default=40.0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--licences", choices=sorted(LICENCE_POLICIES), default="any",
+                        help="keep only files whose licence fits this policy (gpl3: what a "
+                             "model released under GPL-3.0-or-later may be trained on)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("engine").setLevel(logging.WARNING)
     settings = Settings(args.min_cutoff_hz, args.max_hf_drop_db, args.segment_s,
-                        args.max_segments, args.val_fraction, args.min_val_files, args.shard_mb)
+                        args.max_segments, args.val_fraction, args.min_val_files, args.shard_mb,
+                        args.licences)
     man = build(load_sources(args.sources), args.work, args.out, settings,
                 args.max_minutes_per_category, args.categories, args.jobs,
                 args.max_mb_per_category)

@@ -282,3 +282,53 @@ def test_audio_inside_a_zip_archive_is_unpacked_and_found(tmp_path):
     missing = bc.Source("fx2", "pkg", "1", "effects", ("*",), archives=("nope.zip",))
     with pytest.raises(SystemExit, match=r"nope\.zip"):
         bc.unpack_archives(missing, root)
+
+
+def test_or_later_grant_in_the_licence_text_is_named_with_plus():
+    text = """Files: *
+Copyright: a
+License: GPL-2
+
+Files: extra/*
+Copyright: b
+License: GPL-2
+ This program is free software; you can redistribute it under the terms of the GNU General
+ Public License version 2 only.
+
+Files: gnu/*
+Copyright: c
+License: LGPL-2.1
+
+License: GPL-2
+ This package is free software; you can redistribute it and/or modify it under the terms of
+ the GNU General Public License as published by the Free Software Foundation; either version 2
+ of the License, or (at your option) any later version.
+"""
+    paragraphs = bc.parse_copyright(text)
+    assert [p[1] for p in paragraphs] == ["GPL-2+", "GPL-2", "LGPL-2.1"]  # own text wins
+    assert bc.licence_of("a.ogg", paragraphs) == "GPL-2+"
+    assert bc.parse_copyright(COPYRIGHT)[0][1] == "GPL-2+"  # already "+": unchanged
+
+
+def test_licence_policy_expressions():
+    gpl3 = bc.LICENCE_POLICIES["gpl3"]
+    assert bc.licence_allowed("GPL-2+", gpl3) and bc.licence_allowed("CC0", gpl3)
+    assert not bc.licence_allowed("CC-BY-SA-3.0", gpl3)
+    assert not bc.licence_allowed("GPL-2", gpl3)  # version 2 only: not GPL-3 compatible
+    assert bc.licence_allowed("CC-BY-SA-3.0 or GPL-2+", gpl3)  # either option will do
+    assert not bc.licence_allowed("GPL-2+ and CC-BY-SA-3.0", gpl3)  # both must fit
+    assert bc.licence_allowed("anything at all", bc.LICENCE_POLICIES["any"])
+
+
+def test_licence_policy_build_sets_files_aside_and_reports_them(package, tmp_path):
+    work, _ = package
+    settings = bc.Settings(shard_mb=0.6, min_val_files=1, licences="gpl3")
+    man = bc.build(_sources(), work, tmp_path / "out", settings, jobs=1, fetch_fn=_fetch)
+    fx = man["sources"]["pkg-fx"]
+    assert fx["rejected"]["licence_filter"] == 3 and fx["files_kept"] == 0
+    assert fx["licences_of_found_files"] == {"CC-BY-SA-3.0": 3}
+    assert man["sources"]["pkg-music"]["files_kept"] > 0
+    rows = [json.loads(line) for line in (tmp_path / "out/files.jsonl").read_text().splitlines()]
+    assert rows and {r["licence"] for r in rows} == {"GPL-2+"}
+    assert man["settings"]["licences"] == "gpl3"
+    assert "Licence policy `gpl3`" in bc.manifest_markdown(man)
