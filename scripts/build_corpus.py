@@ -7,6 +7,9 @@ Steps (issue 5, section 2), reproducible from `scripts/corpus_sources.toml`:
    Each file's licence comes from the package's own `usr/share/doc/<package>/copyright`: the
    last DEP-5 paragraph whose `Files:` pattern matches it (after the source's `licence_path`);
    a GNU licence whose text grants "any later version" is named with "+" (GPL-2 -> GPL-2+).
+   A source with `render_midi = N` first composes N MIDI pieces and renders them through the
+   package's soundfont (`scripts/render_midi.py`, needs the fluidsynth program) into
+   `<work>/x/<package>/rendered/<source>/`; its `licence` key names the soundfont's licence.
 2. find: the audio files matching each source's globs (and its optional language filter);
    `--licences gpl3` keeps only files a GPL-3.0-or-later model may draw on (`LICENCE_POLICIES`).
 3. measure, per file, on bounded excerpts (`--max-segments` x `--segment-s`, read with
@@ -109,6 +112,9 @@ class Source:
     language_pattern: str | None = None
     languages: tuple[str, ...] = ()
     archives: tuple[str, ...] = ()  # zip files inside the package whose audio is unpacked
+    licence: str = ""  # the files' licence when the copyright file is not machine-readable
+    soundfont: str = ""  # with render_midi: the .sf2 inside the package
+    render_midi: int = 0  # pieces composed and rendered to rendered/<name>/ (render_midi.py)
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -117,6 +123,8 @@ class Source:
             raise ValueError(f"{self.name}: include must list at least one glob")
         if len(self.licence_path) not in (0, 2):
             raise ValueError(f"{self.name}: licence_path must be [regex, replacement]")
+        if self.render_midi and not self.soundfont:
+            raise ValueError(f"{self.name}: render_midi needs a soundfont")
 
 
 @dataclass(eq=False)  # identity: candidates live in sets
@@ -252,12 +260,14 @@ def _or_later(name: str, licence_text: str) -> str:
 
 # Licences of training files a model released under GPL-3.0-or-later can draw on, if trained
 # weights count as an adaptation of their data: GPL-2+/3+ and unversioned GPL (any version),
-# CC-BY-SA-4.0 (one-way compatible with GPLv3, Creative Commons 2015), CC-BY-4.0, CC0 and the
-# public domain. Not CC-BY-SA-3.0 or CC-BY-3.0 (no declared compatibility), nor GPL-2 only.
+# CC-BY-SA-4.0 (one-way compatible with GPLv3, Creative Commons 2015), CC-BY-4.0, CC0, the
+# public domain and permissive licences (MIT, BSD, ISC, Zlib). Not CC-BY-SA-3.0 or CC-BY-3.0
+# (no declared compatibility), nor GPL-2 only, nor GFDL.
 LICENCE_POLICIES: dict[str, frozenset[str] | None] = {
     "any": None,
     "gpl3": frozenset({"GPL", "GPL-2+", "GPL-3", "GPL-3+", "LGPL-2.1+", "LGPL-3+",
-                       "CC-BY-SA-4.0", "CC-BY-4.0", "CC0", "CC0-1.0", "public-domain"}),
+                       "CC-BY-SA-4.0", "CC-BY-4.0", "CC0", "CC0-1.0", "public-domain",
+                       "MIT", "Expat", "BSD-2-clause", "BSD-3-clause", "ISC", "Zlib"}),
 }
 
 
@@ -337,8 +347,21 @@ def find_files(source: Source, root: Path) -> tuple[list[Candidate], int]:
             out.append(Candidate(source, rel, path, language=language))
     paragraphs = read_copyright(root, source.package)
     for c in out:
-        c.licence = licence_of(c.rel, paragraphs, source.licence_path)
+        c.licence = source.licence or licence_of(c.rel, paragraphs, source.licence_path)
     return out, n_language
+
+
+def render_pieces(source: Source, root: Path, render_fn: Any = None) -> None:
+    """Compose and render `source.render_midi` pieces through its soundfont into
+    `<root>/rendered/<name>/` (kept between builds; `include` globs then find them)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import render_midi
+
+    out = root / "rendered" / source.name
+    log.info("%s: rendering %d MIDI pieces with %s", source.name, source.render_midi,
+             source.soundfont)
+    kwargs = {"render": render_fn} if render_fn is not None else {}
+    render_midi.render_all(root / source.soundfont, out, source.render_midi, **kwargs)
 
 
 def language_of(pattern: re.Pattern[str], name: str) -> str:
@@ -951,7 +974,8 @@ def write_manifest(man: dict[str, Any], json_path: Path, md_path: Path) -> None:
 
 def build(sources: Sequence[Source], work: Path, out: Path, settings: Settings,
           max_minutes: float | None = None, categories: Sequence[str] = CATEGORIES,
-          jobs: int = 2, max_mb: float | None = None, fetch_fn: Any = fetch) -> dict[str, Any]:
+          jobs: int = 2, max_mb: float | None = None, fetch_fn: Any = fetch,
+          render_fn: Any = None) -> dict[str, Any]:
     """Run steps 1-6; returns the manifest (also written to `<out>/manifest.{json,md}`)."""
     sources = [s for s in sources if s.category in categories]
     roots = {p: fetch_fn(p, v, work) for p, v in sorted({(s.package, s.version) for s in sources})}
@@ -959,6 +983,8 @@ def build(sources: Sequence[Source], work: Path, out: Path, settings: Settings,
     allowed = LICENCE_POLICIES[settings.licences]
     for s in sources:
         unpack_archives(s, roots[s.package])
+        if s.render_midi:
+            render_pieces(s, roots[s.package], render_fn)
         files, dropped[s.name] = find_files(s, roots[s.package])
         found[s.name] = len(files)
         everything += files

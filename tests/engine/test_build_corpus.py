@@ -332,3 +332,91 @@ def test_licence_policy_build_sets_files_aside_and_reports_them(package, tmp_pat
     assert rows and {r["licence"] for r in rows} == {"GPL-2+"}
     assert man["settings"]["licences"] == "gpl3"
     assert "Licence policy `gpl3`" in bc.manifest_markdown(man)
+
+
+def _load_renderer():
+    spec = importlib.util.spec_from_file_location("render_midi",
+                                                  SCRIPT.with_name("render_midi.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["render_midi"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+rm = _load_renderer()
+
+
+def _read_smf(data: bytes) -> tuple[int, list[tuple[int, int, int]]]:
+    """Minimal SMF reader: (ticks per beat, [(absolute tick, status, key)] of channel events)."""
+    assert data[:4] == b"MThd" and int.from_bytes(data[8:10], "big") == 0
+    division = int.from_bytes(data[12:14], "big")
+    assert data[14:18] == b"MTrk"
+    end = 22 + int.from_bytes(data[18:22], "big")
+    assert end == len(data)
+    i, tick, events = 22, 0, []
+    while i < end:
+        delta = 0
+        while True:
+            b = data[i]
+            i += 1
+            delta = (delta << 7) | (b & 0x7F)
+            if b < 0x80:
+                break
+        tick += delta
+        status = data[i]
+        if status == 0xFF:  # meta: type, length (< 128 here), payload
+            i += 3 + data[i + 2]
+        elif status & 0xF0 == 0xC0:
+            events.append((tick, status, data[i + 1]))
+            i += 2
+        else:
+            events.append((tick, status, data[i + 1]))
+            i += 3
+    return division, events
+
+
+def test_midi_pieces_are_deterministic_valid_and_balanced():
+    notes, program, tempo = rm.compose(5, seed=1)
+    assert program == 5 and 60 <= tempo <= 160 and notes
+    assert rm.compose(5, seed=1) == (notes, program, tempo)
+    assert rm.compose(5, seed=2) != (notes, program, tempo)
+    division, events = _read_smf(rm.write_smf(notes, program, tempo))
+    assert division == rm.TICKS_PER_BEAT
+    assert events[0][1:] == (0xC0, 5)  # program change first
+    ons = [e for e in events if e[1] & 0xF0 == 0x90]
+    offs = [e for e in events if e[1] & 0xF0 == 0x80]
+    assert len(ons) == len(offs) == len(notes)
+    assert [t for t, _, _ in events] == sorted(t for t, _, _ in events)
+    drums, drum_program, _ = rm.compose(rm.DRUM_EVERY - 1)
+    assert drum_program is None and all(n.channel == rm.DRUM_CHANNEL for n in drums)
+    _, drum_events = _read_smf(rm.write_smf(drums, None, 120.0))
+    assert not any(e[1] & 0xF0 == 0xC0 for e in drum_events)  # the kit: no program change
+
+
+def _fake_render(soundfont: Path, midi: Path, wav: Path) -> None:
+    """Stands in for fluidsynth: full-band noise as long as the MIDI file is many bytes."""
+    assert soundfont.is_file() and midi.read_bytes()[:4] == b"MThd"
+    seconds = 1.5 + len(midi.read_bytes()) % 7 / 10
+    rng = np.random.default_rng(len(midi.read_bytes()))
+    sf.write(wav, (0.1 * rng.standard_normal((round(seconds * RATE), 2))).astype(np.float32), RATE)
+
+
+def test_rendered_source_is_built_with_its_licence(tmp_path):
+    work = tmp_path / "work"
+    (work / "x/sfpkg/usr/share/sf2").mkdir(parents=True)
+    (work / "x/sfpkg/usr/share/sf2/kit.sf2").write_bytes(b"RIFF")
+    source = bc.Source("renders", "sfpkg", "1", "instruments", ("rendered/renders/*.flac",),
+                       licence="MIT", soundfont="usr/share/sf2/kit.sf2", render_midi=4)
+    settings = bc.Settings(shard_mb=0.6, min_val_files=1, licences="gpl3")
+    man = bc.build([source], work, tmp_path / "out", settings, jobs=1, fetch_fn=_fetch,
+                   render_fn=_fake_render)
+    rendered = sorted((work / "x/sfpkg/rendered/renders").glob("*.flac"))
+    assert [p.name[:10] for p in rendered] == [f"piece_000{i}" for i in range(4)]
+    assert man["sources"]["renders"]["files_kept"] == 4
+    assert man["sources"]["renders"]["licences_of_found_files"] == {"MIT": 4}
+    mtimes = [p.stat().st_mtime_ns for p in rendered]
+    bc.build([source], work, tmp_path / "out2", settings, jobs=1, fetch_fn=_fetch,
+             render_fn=lambda *a: pytest.fail("rendered again"))
+    assert [p.stat().st_mtime_ns for p in rendered] == mtimes
+    with pytest.raises(ValueError, match="soundfont"):
+        bc.Source("r", "p", "1", "instruments", ("*",), render_midi=2)
