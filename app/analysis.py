@@ -21,6 +21,7 @@ LOG_MIN_HZ = 20.0
 FLOOR_DB = -140.0  # dB of digital silence in the images
 ENVELOPE_BUCKETS = 4000
 FRAMES_PER_BLOCK = 512  # STFT frames transformed at once (bounded temporary memory)
+ANALYSIS_BLOCK_FRAMES = 2**18  # samples per step of the envelope and loudness
 
 
 @dataclass(frozen=True)
@@ -38,25 +39,30 @@ def stft_power(x: np.ndarray, n_fft: int = N_FFT, hop: int = HOP_SAMPLES,
     """Channel-averaged Hann STFT power `(F, T)` of `(S, Ch)` audio; T <= max_columns.
 
     Consecutive frames are averaged into columns when the file has more than max_columns.
+    Frames are centred (zero-padded at both ends) and cut from `x` a block at a time, so the
+    temporary memory does not grow with the file (x may be a disk-backed buffer).
     """
     if x.ndim != 2:
         raise ValueError(f"x: expected (S, Ch), got shape {x.shape}")
     n_samples, channels = x.shape
-    padded = np.zeros((max(n_samples, n_fft) + n_fft, channels), np.float32)
-    padded[n_fft // 2 : n_fft // 2 + n_samples] = x  # centred frames, as librosa does
     n_frames = max(1, math.ceil(n_samples / hop))
     group = max(1, math.ceil(n_frames / max_columns))
     n_columns = math.ceil(n_frames / group)
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     block_frames = group * max(1, FRAMES_PER_BLOCK // group)  # whole columns per block
     power = np.zeros((n_columns, n_fft // 2 + 1), np.float32)
-    for c in range(channels):
-        frames = np.lib.stride_tricks.sliding_window_view(padded[:, c], n_fft)[::hop][:n_frames]
-        for start in range(0, n_frames, block_frames):
-            block = frames[start : start + block_frames] * window  # (n, n_fft) float32
-            spec = np.fft.rfft(block, axis=1)  # (n, F) complex64
+    for start in range(0, n_frames, block_frames):
+        stop = min(start + block_frames, n_frames)
+        lo = start * hop - n_fft // 2  # first sample of frame `start` (centred frames)
+        seg = np.zeros(((stop - 1 - start) * hop + n_fft, channels), np.float32)
+        a, b = max(lo, 0), min(lo + seg.shape[0], n_samples)
+        if b > a:
+            seg[a - lo : b - lo] = x[a:b]
+        first = start // group
+        for c in range(channels):
+            frames = np.lib.stride_tricks.sliding_window_view(seg[:, c], n_fft)[::hop]
+            spec = np.fft.rfft(frames * window, axis=1)  # (n, F) complex64
             p = spec.real**2 + spec.imag**2
-            first = start // group
             sums = np.add.reduceat(p, np.arange(0, p.shape[0], group), axis=0)  # (cols, F)
             power[first : first + sums.shape[0]] += sums
     counts = np.full(n_columns, group * channels, np.float32)
@@ -90,14 +96,21 @@ def spectrogram(x: np.ndarray, sample_rate: int) -> Spectrogram:
 
 
 def envelope(x: np.ndarray, buckets: int = ENVELOPE_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
-    """Peak envelope (min, max) over `buckets` equal slices of the channel mix of `(S, Ch)`."""
-    mono = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
-    n = mono.shape[0]
+    """Peak envelope (min, max) over `buckets` equal slices of the channel mix of `(S, Ch)`,
+    read a run of buckets at a time (bounded temporary memory)."""
+    n = x.shape[0]
     buckets = max(1, min(buckets, n))
     edges = np.linspace(0, n, buckets + 1).astype(int)
-    lows = np.minimum.reduceat(mono, edges[:-1])
-    highs = np.maximum.reduceat(mono, edges[:-1])
-    return lows.astype(np.float32), highs.astype(np.float32)
+    lows = np.empty(buckets, np.float32)
+    highs = np.empty(buckets, np.float32)
+    step = max(1, buckets * ANALYSIS_BLOCK_FRAMES // n)  # buckets per read
+    for i in range(0, buckets, step):
+        j = min(i + step, buckets)
+        seg = x[edges[i]:edges[j]]
+        mono = seg.mean(axis=1) if seg.shape[1] > 1 else seg[:, 0]
+        lows[i:j] = np.minimum.reduceat(mono, edges[i:j] - edges[i])
+        highs[i:j] = np.maximum.reduceat(mono, edges[i:j] - edges[i])
+    return lows, highs
 
 
 def k_weighting_sos(sample_rate: int) -> np.ndarray:
@@ -118,12 +131,19 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
 
 
 def loudness_db(x: np.ndarray, sample_rate: int, weighted: bool = True) -> float:
-    """Ungated loudness of `(S, Ch)` in dB: K-weighted (LUFS-like) or plain RMS."""
-    if weighted:
-        # A -400 dB DC offset (removed by the weighting's high-pass) keeps the filter state out
-        # of subnormal floats in digital silence: 0.08 s instead of 1.8 s for 60 s of silence.
-        x = signal.sosfilt(k_weighting_sos(sample_rate), x + 1e-20, axis=0)
-    power = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+    """Ungated loudness of `(S, Ch)` in dB: K-weighted (LUFS-like) or plain RMS; filtered a
+    block at a time with the filter state carried over (bounded temporary memory)."""
+    sos = k_weighting_sos(sample_rate) if weighted else None
+    state = np.zeros((2, 2, x.shape[1])) if weighted else None  # (sections, 2, Ch)
+    total = 0.0
+    for start in range(0, x.shape[0], ANALYSIS_BLOCK_FRAMES):
+        block = x[start : start + ANALYSIS_BLOCK_FRAMES]
+        if weighted:
+            # A -400 dB DC offset (removed by the weighting's high-pass) keeps the filter state
+            # out of subnormal floats in digital silence: 0.08 s instead of 1.8 s for 60 s.
+            block, state = signal.sosfilt(sos, block + 1e-20, axis=0, zi=state)
+        total += float(np.sum(np.square(block, dtype=np.float64)))
+    power = total / x.size if x.size else 0.0
     return -0.691 + 10 * math.log10(max(power, 1e-20)) if weighted else \
         10 * math.log10(max(power, 1e-20))
 

@@ -42,6 +42,8 @@ _EXPORTS = {
     "AudioInfo": "engine.audio.io",
     "probe": "engine.audio.io",
     "load": "engine.audio.io",
+    "iter_blocks": "engine.audio.io",
+    "resampled_length": "engine.audio.io",
     "output_path": "engine.audio.io",
     "detect_cutoff": "engine.audio.cutoff",
     "detect_cutoff_file": "engine.audio.cutoff",

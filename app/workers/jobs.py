@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from app import analysis
+from app import analysis, buffers
 from app.playback.devices import output_devices, portaudio_version
 from app.workers.messages import ClipData, ProbeResult, SystemInfo, ViewData
 
@@ -146,20 +146,6 @@ class ProbeJob(Job):
                                            info.duration_s, float(cutoff_hz)))
 
 
-def playback_layout(x: np.ndarray) -> np.ndarray:
-    """Engine `(Ch, S)` -> player `(S, Ch)` float32, at most 2 channels (even/odd downmix)."""
-    if x.shape[0] > 2:
-        x = np.stack([x[0::2].mean(axis=0), x[1::2].mean(axis=0)])
-    return np.ascontiguousarray(x.T, dtype=np.float32)
-
-
-def fit_length(x: np.ndarray, n: int) -> np.ndarray:
-    """`(S, Ch)` trimmed or zero-padded to n samples."""
-    if x.shape[0] >= n:
-        return x[:n]
-    return np.concatenate([x, np.zeros((n - x.shape[0], x.shape[1]), x.dtype)])
-
-
 class ClipJob(Job):
     """Decode an item for A/B listening and compute its views.
 
@@ -179,18 +165,20 @@ class ClipJob(Job):
         import engine
 
         rate = int(engine.SAMPLE_RATE)
-        try:
-            lr = playback_layout(engine.load(self.input_path, rate)[0])  # (S, Ch)
+        try:  # (S, Ch) buffers, disk-backed when large (app.buffers)
+            lr = buffers.decode(self.input_path, rate)
             sr = None
             if self.output_path is not None:
-                out, out_rate = engine.load(self.output_path)
-                if out_rate != rate:
+                if engine.probe(self.output_path).sample_rate != rate:
                     raise engine.AudioInputError(self.output_path, f"not {rate} Hz")
-                sr = fit_length(playback_layout(out), lr.shape[0])
+                sr = buffers.decode(self.output_path, rate, frames=lr.shape[0])
+            diff = None if sr is None else buffers.difference(sr, lr)
         except engine.AudioInputError as e:
             self.signals.failed.emit(self.job_id, e.reason)
             return
-        diff = None if sr is None else np.ascontiguousarray(sr - lr)
+        except OSError as e:  # no room for the disk-backed buffers
+            self.signals.failed.emit(self.job_id, f"cannot hold the audio for listening: {e}")
+            return
         gain = 1.0 if sr is None else analysis.match_gain(lr, sr, rate, self.weighted)
         self.signals.partial.emit(ClipData(self.job_id, rate, lr, sr, diff, (1.0, gain, 1.0),
                                            self.cutoff_hz))
