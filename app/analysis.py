@@ -87,9 +87,9 @@ def log_rows(linear: np.ndarray, nyquist_hz: float, n_rows: int = LOG_ROWS,
     return np.ascontiguousarray(linear[lo] * (1 - frac) + linear[lo + 1] * frac)
 
 
-def spectrogram(x: np.ndarray, sample_rate: int) -> Spectrogram:
-    """The view payload of one `(S, Ch)` clip."""
-    linear_db = to_db(stft_power(x))
+def spectrogram(x: np.ndarray, sample_rate: int, max_columns: int = MAX_COLUMNS) -> Spectrogram:
+    """The view payload of one `(S, Ch)` clip (or of a span of it, for a zoomed-in view)."""
+    linear_db = to_db(stft_power(x, max_columns=max_columns))
     nyquist_hz = sample_rate / 2
     return Spectrogram(linear_db, log_rows(linear_db, nyquist_hz), x.shape[0] / sample_rate,
                        nyquist_hz)

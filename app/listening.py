@@ -13,8 +13,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.models.queue_model import QueueModel, Status
 from app.playback.player import Mode, Player, State, sounddevice_factory
 from app.settings import Settings
-from app.workers.jobs import ClipJob, JobRunner
-from app.workers.messages import ClipData, SystemInfo, ViewData
+from app.workers.jobs import ClipJob, DetailJob, JobRunner
+from app.workers.messages import ClipData, DetailViews, SystemInfo, ViewData
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class Listening(QObject):
 
     clip_loaded = Signal(object)  # ClipData
     views_ready = Signal(object)  # ViewData
+    detail_ready = Signal(object)  # DetailViews of the span last asked for
     cleared = Signal()
     availability_changed = Signal(bool, str, int)  # can play, why not / hint, sources
     mode_changed = Signal(int)
@@ -40,6 +41,9 @@ class Listening(QObject):
         self.current_job_id = 0
         self._shown: tuple[int, object] | None = None  # (job id, output path) loaded
         self._job: ClipJob | None = None
+        self._clip: ClipData | None = None  # the loaded buffers, for zoomed-in views
+        self._detail_job: DetailJob | None = None
+        self._detail_request = 0
         self._audio_reason = "Looking for audio outputs…"
         self._loop_on = False
         self._region_s: tuple[float, float] | None = None
@@ -89,6 +93,7 @@ class Listening(QObject):
         if self._shown == (job_id, output):
             return
         self._shown = (job_id, output)
+        self._drop_clip()
         if self._job is not None:
             self._job.cancel()
         job = ClipJob(job_id, item.path, output, item.cutoff_hz or 0.0)
@@ -100,6 +105,7 @@ class Listening(QObject):
 
     def _clear(self) -> None:
         self._shown = None
+        self._drop_clip()
         if self._job is not None:
             self._job.cancel()
             self._job = None
@@ -113,6 +119,7 @@ class Listening(QObject):
             return
         sources = [clip.lr] if clip.sr is None else [clip.lr, clip.sr, clip.diff]
         self.player.set_sources(sources, clip.gains[: len(sources)], clip.sample_rate)
+        self._clip = clip
         self.mode_changed.emit(int(self.player.mode))
         self._apply_loop()
         self.clip_loaded.emit(clip)
@@ -127,6 +134,32 @@ class Listening(QObject):
     def _on_clip_job_failed(self, job_id: object, reason: str) -> None:
         if job_id == self.current_job_id:  # not retried until the item changes
             self.message.emit(f"Could not load the file for listening: {reason}")
+
+    # ---- zoomed-in views ----
+    @Slot(float, float, int)
+    def request_detail(self, start_s: float, stop_s: float, columns: int) -> None:
+        """Compute the span's spectrograms at up to full resolution (replaces any pending)."""
+        if self._clip is None or stop_s <= start_s:
+            return
+        if self._detail_job is not None:
+            self._detail_job.cancel()
+        self._detail_request += 1
+        job = DetailJob(self._clip, self._detail_request, start_s, stop_s, columns)
+        job.signals.done.connect(self._on_detail_done)
+        self._detail_job = job
+        self.runner.start(job)
+
+    @Slot(object)
+    def _on_detail_done(self, detail: DetailViews) -> None:
+        if (self._clip is not None and detail.job_id == self._clip.job_id
+                and detail.request == self._detail_request):
+            self.detail_ready.emit(detail)
+
+    def _drop_clip(self) -> None:
+        self._clip = None
+        if self._detail_job is not None:
+            self._detail_job.cancel()
+            self._detail_job = None
 
     # ---- transport intents ----
     @Slot()

@@ -151,6 +151,8 @@ class MainWindow(QMainWindow):
         lst.availability_changed.connect(t.set_enabled_state)
         lst.clip_loaded.connect(self._on_listening_clip_loaded)
         lst.views_ready.connect(self.page.show_views)
+        lst.detail_ready.connect(self.page.show_detail)
+        self.spectrogram.detail_requested.connect(lst.request_detail)
         lst.cleared.connect(self.page.show_cleared)
         lst.message.connect(self.status.show_text)
         self.player.state_changed.connect(self._on_player_state_changed)

@@ -883,7 +883,8 @@ def manifest_markdown(man: dict[str, Any]) -> str:
              f"per category). Shards <= {st['shard_mb']:g} MB: uncompressed tar, OGG/Opus/FLAC "
              "copied byte for byte, PCM WAV/AIFF as bit-exact FLAC of the same bit depth. "
              "`files.jsonl` next to the shards lists every file with its licence.", "",
-             "Rebuild: `python scripts/build_corpus.py` (fetches the pinned .debs with "
+             "Rebuild: `python scripts/build_corpus.py` (needs the fluidsynth program for the "
+             "rendered source; fetches the pinned .debs with "
              "`apt-get download` into `--work` if missing; measurements are cached there).", ""]
     if st.get("licences", "any") != "any":
         lines += [f"**Licence policy `{st['licences']}`**: only files under "

@@ -19,7 +19,7 @@ from app.widgets.queue_view import QueueView
 from app.widgets.settings_panel import SettingsPanel
 from app.widgets.spectrogram_view import SpectrogramView
 from app.widgets.transport_bar import TransportBar
-from app.workers.messages import ViewData
+from app.workers.messages import DetailViews, ViewData
 
 PLACEHOLDER = ("Drop audio files or folders anywhere on this window\n"
                "or use File › Open…   ·   then Process › Process all (Ctrl+R)")
@@ -82,6 +82,9 @@ class RestorePage(QWidget):
     def show_views(self, views: ViewData) -> None:
         self.spectrogram.show_views(views.lr, views.sr, views.diff, views.cutoff_hz or None)
         self.overview.show_envelope(views.envelope_min, views.envelope_max, views.duration_s)
+
+    def show_detail(self, detail: DetailViews) -> None:
+        self.spectrogram.show_detail(detail)
 
     def show_cleared(self) -> None:
         self.spectrogram.clear_views()

@@ -3,6 +3,11 @@
 One persistent row-major `ImageItem` per plot; `show_views` only stores the payload and the
 redraw timer calls `refresh()` (at most 30 fps), which uploads it. Frequencies are linear, or
 log-spaced rows placed in log10(Hz) view units with the axis in log mode.
+
+The overview images have at most `analysis.MAX_COLUMNS` columns (an hour is ~0.9 s a column).
+Zoomed in past that, the view asks for the visible span at full resolution
+(`detail_requested`, debounced) and draws the answer (`show_detail`) over the overview in a
+second image per plot.
 """
 
 from __future__ import annotations
@@ -11,14 +16,18 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
-from app.analysis import LOG_MIN_HZ, Spectrogram
+from app.analysis import HOP_SAMPLES, LOG_MIN_HZ, Spectrogram
 from app.widgets.theme import CURSOR, CUTOFF, REGION_BRUSH, TEXT_DIM
+from app.workers.messages import DetailViews
 
 TITLES = ("A · Original (input at 44.1 kHz)", "B · Restored", "B − A · What the model added")
 COLORMAP = "inferno"
+DETAIL_DELAY_MS = 150  # zoom/pan settles this long before a detail is asked for
+DETAIL_MARGIN = 0.25  # the detail spans this fraction of the visible span more on each side
+COARSE_PX_PER_COLUMN = 2.0  # a detail is wanted when overview columns are wider than this
 LOG_TICKS = ((50, "50"), (100, "100"), (200, "200"), (500, "500"), (1000, "1k"), (2000, "2k"),
              (5000, "5k"), (10000, "10k"), (20000, "20k"))
 
@@ -27,6 +36,7 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
     """Three linked spectrogram plots with a shared dB colour bar."""
 
     seek_requested = Signal(float)  # seconds
+    detail_requested = Signal(float, float, int)  # start s, stop s, columns
     levels_changed = Signal(float, float)  # dB floor, ceiling (dragged on the colour bar)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -41,6 +51,11 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self._cutoff_hz: float | None = None
         self.plots: list[pg.PlotItem] = []
         self.images: list[pg.ImageItem] = []
+        self.detail_images: list[pg.ImageItem] = []
+        self._detail: DetailViews | None = None
+        self._new_overview = False  # the next refresh frames the whole clip
+        self._detail_timer = QTimer(self, singleShot=True, interval=DETAIL_DELAY_MS)
+        self._detail_timer.timeout.connect(self._check_detail)
         self._cursors: list[pg.InfiniteLine] = []
         self._cutoffs: list[pg.InfiniteLine] = []
         self._regions: list[pg.LinearRegionItem] = []
@@ -48,12 +63,13 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
             self._add_plot(row, title)
         self.colorbar = pg.ColorBarItem(values=self._levels, colorMap=COLORMAP, label="dB",
                                         interactive=True, width=14)
-        self.colorbar.setImageItem(self.images)
+        self.colorbar.setImageItem(self.images + self.detail_images)
         self.addItem(self.colorbar, row=0, col=1, rowspan=2)
         self.colorbar.sigLevelsChangeFinished.connect(self._on_colorbar_levels_changed)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._place_diff()
         self._apply_axis_mode()
+        self.plots[0].getViewBox().sigXRangeChanged.connect(self._detail_timer.start)
 
     def _add_plot(self, row: int, title: str) -> None:
         plot = pg.PlotItem()
@@ -69,6 +85,10 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
             plot.setYLink(self.plots[0])
         image = pg.ImageItem(axisOrder="row-major")
         plot.addItem(image)
+        detail = pg.ImageItem(axisOrder="row-major")
+        detail.setZValue(1)  # over the overview image, under the region and lines
+        plot.addItem(detail)
+        self.detail_images.append(detail)
         region = pg.LinearRegionItem(movable=False, brush=REGION_BRUSH, pen=pg.mkPen(None))
         region.setZValue(5)
         region.hide()
@@ -96,6 +116,17 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         """Store a new payload; uploaded on the next `refresh()`."""
         self._payload = (lr, sr, diff)
         self._cutoff_hz = cutoff_hz
+        self._detail = None
+        self._new_overview = True
+        self._dirty = True
+        if lr is not None:
+            self._detail_timer.start()  # a view already zoomed in asks for its detail
+
+    def show_detail(self, detail: DetailViews) -> None:
+        """Store a full-resolution span (drawn over the overview on the next `refresh()`)."""
+        if self._payload[0] is None:
+            return
+        self._detail = detail
         self._dirty = True
 
     def clear_views(self) -> None:
@@ -150,11 +181,52 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
             image.setRect(self._rect(spec))
             duration_s = max(duration_s, spec.duration_s)
         self._show_cutoff()
-        if duration_s > 0:
+        detail = self._detail
+        parts = (detail.lr, detail.sr, detail.diff) if detail is not None else (None,) * 3
+        for image, spec in zip(self.detail_images, parts, strict=True):
+            if spec is None:
+                image.clear()
+                continue
+            assert detail is not None
+            low, high = self._y_span(spec.nyquist_hz)
+            image.setImage(spec.log_db if self._log else spec.linear_db, autoLevels=False,
+                           levels=self._levels)
+            image.setRect(QRectF(detail.start_s, low, detail.stop_s - detail.start_s,
+                                 high - low))
+        if duration_s > 0 and self._new_overview:
+            self._new_overview = False
             nyquist = next(s.nyquist_hz for s in self._payload if s is not None)
             self.plots[0].setXRange(0.0, duration_s, padding=0.0)
             self.plots[0].setYRange(*self._y_span(nyquist), padding=0.0)
             self.plots[0].getViewBox().setLimits(xMin=0.0, xMax=duration_s)
+
+    def _check_detail(self) -> None:
+        """Ask for the visible span at full resolution when the overview is too coarse there;
+        drop the detail when zoomed back out."""
+        lr = self._payload[0]
+        if lr is None:
+            return
+        (x0, x1), _ = self.plots[0].getViewBox().viewRange()
+        x0, x1 = max(0.0, x0), min(lr.duration_s, x1)
+        width_px = max(1.0, float(self.plots[0].getViewBox().width()))
+        column_s = lr.duration_s / lr.linear_db.shape[1]
+        hop_s = HOP_SAMPLES / (2 * lr.nyquist_hz)
+        if (x1 <= x0 or column_s <= 1.01 * hop_s  # the overview is at full resolution
+                or (x1 - x0) / column_s * COARSE_PX_PER_COLUMN >= width_px):
+            if self._detail is not None:
+                self._detail = None
+                self._dirty = True
+            return
+        detail = self._detail
+        if detail is not None and detail.start_s <= x0 and x1 <= detail.stop_s:
+            detail_column_s = (detail.stop_s - detail.start_s) / detail.lr.linear_db.shape[1]
+            if (detail_column_s <= 1.01 * hop_s
+                    or (x1 - x0) / detail_column_s * COARSE_PX_PER_COLUMN >= width_px):
+                return  # the detail on screen already covers the view finely enough
+        margin = DETAIL_MARGIN * (x1 - x0)
+        start, stop = max(0.0, x0 - margin), min(lr.duration_s, x1 + margin)
+        columns = math.ceil(width_px * (stop - start) / (x1 - x0))
+        self.detail_requested.emit(start, stop, columns)
 
     def _rect(self, spec: Spectrogram) -> QRectF:
         low, high = self._y_span(spec.nyquist_hz)

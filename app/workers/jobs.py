@@ -8,6 +8,7 @@ the same: PySide would otherwise collect a running runnable's Python object).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 import threading
@@ -19,7 +20,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app import analysis, buffers
 from app.playback.devices import output_devices, portaudio_version
-from app.workers.messages import ClipData, ProbeResult, SystemInfo, ViewData
+from app.workers.messages import ClipData, DetailViews, ProbeResult, SystemInfo, ViewData
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,32 @@ class ClipJob(Job):
         low, high = analysis.envelope(sr if sr is not None else lr)
         self.signals.done.emit(ViewData(self.job_id, views[0], views[1], views[2], low, high,
                                         lr.shape[0] / rate, self.cutoff_hz))
+
+
+class DetailJob(Job):
+    """Spectrograms of a span of a loaded clip, `columns` wide at most: done(DetailViews)."""
+
+    def __init__(self, clip: ClipData, request: int, start_s: float, stop_s: float,
+                 columns: int) -> None:
+        super().__init__()
+        self.clip, self.request = clip, request
+        self.start_s, self.stop_s, self.columns = start_s, stop_s, max(1, columns)
+
+    def key(self) -> object:
+        return self.clip.job_id
+
+    def work(self) -> None:
+        rate, n = self.clip.sample_rate, self.clip.lr.shape[0]
+        first = min(max(0, math.floor(self.start_s * rate)), n - 1)
+        last = min(n, max(first + 1, math.ceil(self.stop_s * rate)))
+        views = []
+        for x in (self.clip.lr, self.clip.sr, self.clip.diff):
+            if self._cancel.is_set():
+                return
+            views.append(None if x is None else
+                         analysis.spectrogram(x[first:last], rate, self.columns))
+        self.signals.done.emit(DetailViews(self.clip.job_id, self.request, first / rate,
+                                           last / rate, *views))
 
 
 class SystemProbeJob(Job):

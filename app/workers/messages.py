@@ -118,6 +118,20 @@ class ViewData:
 
 
 @dataclass(frozen=True)
+class DetailViews:
+    """Spectrograms of the span [start_s, stop_s) of one item at up to full STFT resolution,
+    drawn over the overview when the view is zoomed in beyond the overview's columns."""
+
+    job_id: int
+    request: int  # serial of the request this answers (older answers are dropped)
+    start_s: float
+    stop_s: float
+    lr: Spectrogram
+    sr: Spectrogram | None
+    diff: Spectrogram | None
+
+
+@dataclass(frozen=True)
 class AudioDevice:
     index: int
     name: str

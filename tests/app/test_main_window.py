@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from app import analysis
 from app.main_window import MainWindow
 from app.models.queue_model import QueueModel, Status
 from app.playback.player import Mode, State
@@ -212,3 +214,26 @@ def test_no_audio_device_disables_playback_with_a_reason(qtbot: QtBot,
     assert not w.transport.play_button.isEnabled()
     assert "no audio output" in w.transport.status_label.text()
     w.close()
+
+
+def test_zooming_in_draws_a_full_resolution_span(qtbot: QtBot, window: MainWindow,
+                                                 clip_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    real = analysis.spectrogram  # a coarse overview (as an hour-long file has) of the clip
+
+    def coarse(x: np.ndarray, rate: int, max_columns: int = 10) -> analysis.Spectrogram:
+        return real(x, rate, max_columns)
+
+    monkeypatch.setattr(analysis, "spectrogram", coarse)
+    window.add_paths([str(clip_path)])
+    job = wait_status(qtbot, window.controller.model, clip_path.name, {Status.READY})
+    window.queue_view.select_job(job)
+    view = window.spectrogram
+    qtbot.waitUntil(lambda: view.images[0].image is not None, timeout=20_000)
+    assert view.images[0].image.shape[1] == 10
+    view.plots[0].setXRange(0.5, 0.8, padding=0.0)
+    qtbot.waitUntil(lambda: view.detail_images[0].image is not None, timeout=20_000)
+    columns = view.detail_images[0].image.shape[1]
+    assert columns == math.ceil(0.45 * 44100 / analysis.HOP_SAMPLES)  # 0.425-0.875 s, every hop
+    window.queue_view.select_job(job)  # same item: nothing reloads, the detail stays
+    assert view.detail_images[0].image.shape[1] == columns

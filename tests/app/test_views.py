@@ -83,3 +83,65 @@ def test_signal_emit_does_not_leak_true() -> None:
     for _ in range(20_000):
         emitter.fired.emit()
     assert sys.getrefcount(True) >= before - 100
+
+
+def test_zoom_asks_for_a_full_resolution_span_and_draws_it(qtbot: QtBot) -> None:
+    from app.workers.jobs import DetailJob
+    from app.workers.messages import ClipData
+
+    view = SpectrogramView()
+    qtbot.addWidget(view)
+    view.resize(700, 500)
+    view.show()
+    rng = np.random.default_rng(1)
+    x = (0.1 * rng.standard_normal((10 * 44100, 1))).astype(np.float32)
+    overview = analysis.spectrogram(x, 44100, max_columns=431)  # 2 STFT hops a column
+    view.show_views(overview, overview, None, None)
+    view.refresh()
+    width = view.plots[0].getViewBox().width()
+    assert overview.linear_db.shape[1] * 2 >= width  # whole clip: >= 1 column per 2 pixels
+    with qtbot.assertNotEmitted(view.detail_requested, wait=400):  # whole clip: fine enough
+        view.plots[0].setXRange(0.0, 10.0, padding=0.0)
+    with qtbot.waitSignal(view.detail_requested, timeout=3000) as asked:
+        view.plots[0].setXRange(4.0, 5.0, padding=0.0)
+    start, stop, columns = asked.args
+    assert start == 3.75 and stop == 5.25  # the view plus a quarter on each side
+    assert columns == math.ceil(view.plots[0].getViewBox().width() * 1.5)  # 1 per pixel
+    clip = ClipData(3, 44100, x, x, None, (1.0, 1.0, 1.0), 0.0)
+    done = []
+    job = DetailJob(clip, 1, start, stop, columns)
+    job.signals.done.connect(done.append)
+    job.work()
+    detail = done[0]
+    assert (detail.start_s, detail.stop_s) == (start, stop) and detail.diff is None
+    assert detail.lr.linear_db.shape[1] == math.ceil((stop - start) * 44100 / 512)  # every hop
+    view.show_detail(detail)
+    view.refresh()
+    assert view.detail_images[0].image.shape == detail.lr.linear_db.shape
+    assert view.detail_images[2].image is None
+    rect = view.detail_images[0].boundingRect()
+    assert rect.width() == detail.lr.linear_db.shape[1]  # pixels; mapped to seconds below
+    assert math.isclose(view.detail_images[0].mapRectToParent(rect).left(), start)
+    assert view.plots[0].getViewBox().viewRange()[0] == [4.0, 5.0]  # the zoom stays
+    with qtbot.assertNotEmitted(view.detail_requested, wait=400):  # panning inside it: covered
+        view.plots[0].setXRange(4.1, 5.1, padding=0.0)
+    view.plots[0].setXRange(0.0, 10.0, padding=0.0)  # zoomed out: the detail goes
+    qtbot.waitUntil(lambda: view._detail is None, timeout=3000)
+    view.refresh()
+    assert view.detail_images[0].image is None
+    view.show_detail(detail)
+    view.show_views(overview, None, None, None)  # a new clip drops the old detail
+    view.refresh()
+    assert view.detail_images[0].image is None
+
+
+def test_short_clip_overview_needs_no_detail(qtbot: QtBot) -> None:
+    view = SpectrogramView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    s = spec(2.0)  # one column per STFT hop already
+    view.show_views(s, None, None, None)
+    view.refresh()
+    with qtbot.assertNotEmitted(view.detail_requested, wait=400):
+        view.plots[0].setXRange(0.5, 0.6, padding=0.0)
