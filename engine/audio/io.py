@@ -208,7 +208,8 @@ def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
 
 
 def read_segments(path: PathLike, segment_frames: int, max_segments: int) -> Iterator[np.ndarray]:
-    """Yield up to `max_segments` float32 `(Ch, n)` excerpts spread evenly over a file (seeks).
+    """Yield up to `max_segments` float32 `(Ch, n)` excerpts spread evenly over a file (seeks;
+    a file that cannot seek, such as raw GSM, is read through instead).
 
     A file no longer than `segment_frames * max_segments` is read whole, in consecutive segments.
     """
@@ -227,9 +228,19 @@ def _read_segments(info: AudioInfo, segment_frames: int, max_segments: int
         starts = [round(i * last / max(max_segments - 1, 1)) for i in range(max_segments)]
     try:
         with sf.SoundFile(info.path) as f:
+            seekable, pos = f.seekable(), 0
             for start in starts:
-                f.seek(start)
+                if seekable:
+                    f.seek(start)
+                else:  # raw GSM and the like: read through to the excerpt (bounded blocks)
+                    while pos < start:
+                        skipped = f.read(min(start - pos, segment_frames), dtype="float32",
+                                         always_2d=True).shape[0]
+                        if skipped == 0:
+                            return
+                        pos += skipped
                 block = f.read(segment_frames, dtype="float32", always_2d=True)  # (n, Ch)
+                pos = start + block.shape[0]
                 _check_finite(info.path, block, info.sample_rate, start)
                 if block.shape[0]:
                     yield np.ascontiguousarray(block.T)  # (Ch, n)

@@ -13,6 +13,7 @@ import soundfile as sf
 import soxr
 
 from engine.audio import io as audio_io
+from engine.audio.cutoff import detect_cutoff_file
 from engine.audio.io import (
     AtomicWriter,
     AudioInputError,
@@ -420,3 +421,22 @@ def test_long_wav_becomes_rf64_or_fails_cleanly(tmp_path: Path,
         writer.write(block)
         writer.write(block)  # FLAC has no such limit
     assert sf.info(str(flac)).frames == 12000
+
+
+def test_read_segments_reads_through_a_file_that_cannot_seek(tmp_path):
+    # raw GSM 6.10 (telephone prompts) decodes but cannot seek: the excerpts come from reading
+    # through the file; they match the whole decode where a seeking reader would have landed
+    rng = np.random.default_rng(4)
+    path = tmp_path / "prompt.gsm"
+    sf.write(path, (0.2 * rng.standard_normal(8000 * 3)).astype(np.float32), 8000,
+             format="RAW", subtype="GSM610")
+    with sf.SoundFile(path) as f:
+        assert not f.seekable()
+    whole = sf.read(path, dtype="float32")[0]
+    segments = list(read_segments(path, 800, 4))
+    last = whole.shape[0] - 800
+    starts = [round(i * last / 3) for i in range(4)]
+    assert len(segments) == 4
+    for start, seg in zip(starts, segments, strict=True):
+        np.testing.assert_array_equal(seg[0], whole[start:start + 800])
+    assert 3000 < detect_cutoff_file(path) <= 4000
