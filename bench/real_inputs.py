@@ -73,8 +73,8 @@ def main() -> int:
         x, rate = load(path)
         start = time.perf_counter()
         last = None
-        for last in restorer.iter_array(x, rate):
-            pass
+        for progress in restorer.iter_array(x, rate):
+            last = progress
         elapsed = time.perf_counter() - start
         assert last is not None and last.result is not None and last.result.audio is not None
         result = last.result
