@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--batch", type=_positive_int, default=PipelineConfig.batch_size,
                     help="chunks per model call")
     up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    up.add_argument("--replace-above-cutoff", action="store_true",
+                    help="generate everything above the cutoff, even where the input is louder "
+                         "there (by default such content, left by lossy encoders, is kept)")
 
     info = sub.add_parser("info", help="architecture and parameter count of a preset or model")
     group = info.add_mutually_exclusive_group()
@@ -102,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seconds", type=float, default=None,
                     help="score the centred S-second excerpt of each file")
     ev.add_argument("--examples", type=int, default=4, help="spectrogram figures to draw")
+    ev.add_argument("--replace-above-cutoff", action="store_true",
+                    help="as for upsample: generate over louder input above the cutoff")
     ev.add_argument("--categories-from-path", action=argparse.BooleanOptionalAction,
                     default=True, help="category = first folder under DIR (else 'all')")
 
@@ -130,7 +135,8 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
     sampler = SamplerConfig(steps=args.steps, solver=args.solver, guidance=args.guidance,
                             prior_t=args.prior_t, prior_max_cutoff_hz=args.prior_max_cutoff,
                             seed=args.seed)
-    restorer = Restorer(model, sampler, PipelineConfig(batch_size=args.batch), device)
+    restorer = Restorer(model, sampler, PipelineConfig(
+        batch_size=args.batch, keep_louder_input=not args.replace_above_cutoff), device)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -174,6 +180,8 @@ def _eval_command_line(args: argparse.Namespace) -> str:
         words += ["--max-files", str(args.max_files)]
     if not args.categories_from_path:
         words.append("--no-categories-from-path")
+    if args.replace_above_cutoff:
+        words.append("--replace-above-cutoff")
     return "jatsr eval " + shlex.join(words)
 
 
@@ -204,7 +212,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         sampler = SamplerConfig(steps=args.steps, solver=args.solver, seed=args.seed,
                                 prior_t=args.prior_t,
                                 prior_max_cutoff_hz=args.prior_max_cutoff)
-        restorer = Restorer(model, sampler, PipelineConfig(), device)
+        restorer = Restorer(model, sampler, PipelineConfig(
+            keep_louder_input=not args.replace_above_cutoff), device)
         params = sum(p.numel() for p in model.net.parameters())
         path = Path(model.path or args.model).resolve()
         shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

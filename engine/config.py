@@ -136,6 +136,9 @@ class PipelineConfig:
     batch_size: int = 8  # chunks (x channels) per model call
     cutoff_hz: float | None = None  # None: detect from the input's spectrum
     transition_hz: float = 300.0  # crossfade width between kept and generated band
+    # above the cutoff, keep the input wherever it is louder than the generated band (content
+    # a lossy encoder left above its long-term edge in some frames); False: generate it all
+    keep_louder_input: bool = True
     phase_iters: int = 32  # Griffin-Lim iterations on the generated band (STFT codec)
 
     def __post_init__(self) -> None:

@@ -182,6 +182,7 @@ class Restorer:
         with torch.no_grad():
             out = codec.decode(z, length=length, keep=wav, cutoff_hz=cutoff_hz,
                                transition_hz=self.pipeline.transition_hz,
+                               keep_louder=self.pipeline.keep_louder_input,
                                phase_iters=self.pipeline.phase_iters, generator=gen)
         out = out[:, 0].float().cpu().numpy().reshape(len(chunks), ch, length)  # (K, Ch, L)
         yield -1, out

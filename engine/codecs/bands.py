@@ -87,14 +87,36 @@ def first_generated_bin(weights: Tensor) -> int:
     return int(below[0, 0]) if below.numel() else NUM_BINS
 
 
+LOUDER_MIN_RELATIVE = 1e-5  # louder_kept: -100 dB re the loudest input bin
+
+
+def louder_kept(keep_spec: Tensor, gen_mag: Tensor, weights: Tensor) -> Tensor:
+    """Where the input is louder than the generated band above the fade, (B, F, T) bool.
+
+    A lossy encoder can leave content above the long-term band edge in some frames (Vorbis or
+    MP3 keeping a high band while it is loud): that content is the recording's own and beats a
+    generated guess. Where the input was really removed, it is far quieter than anything
+    generated, so a properly band-limited input gets the generated band everywhere. Bins more
+    than 100 dB under the chunk's loudest input bin never count (a resampler's stop band or
+    rounding noise, where the generated band may be near silence too); real high-band content
+    of speech sits 60-90 dB under its loudest low bin."""
+    level = keep_spec.abs()  # (B, F, T)
+    floor = level.amax(dim=(-2, -1), keepdim=True) * LOUDER_MIN_RELATIVE
+    return (weights[:, None] == 0) & (level > gen_mag) & (level > floor)
+
+
 def merge_bands(generated: Tensor, keep: Tensor, cutoff_hz: float,
-                transition_hz: float) -> Tensor:
-    """Join two (B, 1, S) waveforms: `keep` below the cutoff, `generated` above -> (B, 1, S)."""
+                transition_hz: float, keep_louder: bool = False) -> Tensor:
+    """Join two (B, 1, S) waveforms: `keep` below the cutoff, `generated` above -> (B, 1, S);
+    with `keep_louder`, also `keep` above the cutoff wherever it is louder (`louder_kept`)."""
     if generated.shape != keep.shape:
         raise ValueError(f"generated {tuple(generated.shape)} and keep {tuple(keep.shape)} "
                          "must have the same shape")
-    w = keep_weights(cutoff_hz, transition_hz, keep.device)[:, None]  # (F, 1)
+    weights = keep_weights(cutoff_hz, transition_hz, keep.device)
+    w = weights[:, None]  # (F, 1)
     spec_keep = analyze(keep)  # (B, F, T)
     spec_gen = analyze(generated.to(keep.dtype))  # (B, F, T)
     merged = w * spec_keep + (1.0 - w) * spec_gen  # (B, F, T)
+    if keep_louder:
+        merged = torch.where(louder_kept(spec_keep, spec_gen.abs(), weights), spec_keep, merged)
     return synthesize(merged, keep.shape[-1])  # (B, 1, S)

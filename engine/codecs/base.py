@@ -65,8 +65,10 @@ class Codec(nn.Module, abc.ABC):
     @abc.abstractmethod
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
                cutoff_hz: float | None = None, transition_hz: float = 300.0,
-               phase_iters: int = 32, generator: torch.Generator | None = None) -> Tensor:
-        """Normalised latent (B, C, T) -> waveform (B, 1, length), optionally over a kept band."""
+               phase_iters: int = 32, generator: torch.Generator | None = None,
+               keep_louder: bool = False) -> Tensor:
+        """Normalised latent (B, C, T) -> waveform (B, 1, length), optionally over a kept band
+        (`keep_louder`: also where the kept input is louder above it, `bands.louder_kept`)."""
 
     def prior_stats(self) -> tuple[Tensor, Tensor]:
         """Mean and std, each (C,), used before `fit_stats`/`load_stats`."""

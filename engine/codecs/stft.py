@@ -108,8 +108,10 @@ class STFTCodec(Codec):
     @torch.no_grad()
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
                cutoff_hz: float | None = None, transition_hz: float = 300.0,
-               phase_iters: int = 32, generator: torch.Generator | None = None) -> Tensor:
-        """Normalised latent (B, F, T) -> waveform (B, 1, length); `keep` below `cutoff_hz`."""
+               phase_iters: int = 32, generator: torch.Generator | None = None,
+               keep_louder: bool = False) -> Tensor:
+        """Normalised latent (B, F, T) -> waveform (B, 1, length); `keep` below `cutoff_hz`
+        (and, with `keep_louder`, wherever it is louder above it: `bands.louder_kept`)."""
         self.check_decode_args(z, length, keep, cutoff_hz)
         if phase_iters < 0:
             raise ValueError(f"phase_iters must be >= 0, got {phase_iters}")
@@ -126,11 +128,16 @@ class STFTCodec(Codec):
             if keep is None:
                 fixed = torch.zeros_like(mag, dtype=torch.complex64)  # (b, F, T)
             else:
-                fixed = weights[:, None] * bands.analyze(keep[sl].float().to(z.device))
+                keep_spec = bands.analyze(keep[sl].float().to(z.device))  # (b, F, T)
+                fixed = weights[:, None] * keep_spec
             if k0 >= self.channels:  # everything kept
                 outs.append(bands.synthesize(fixed, length))
                 continue
             gen_mag = (1.0 - weights[k0:, None]) * mag[:, k0:]  # (b, Fg, T)
+            if keep is not None and keep_louder:  # those bins held like the kept band
+                louder = bands.louder_kept(keep_spec, mag, weights)[:, k0:]  # (b, Fg, T)
+                fixed[:, k0:] = torch.where(louder, keep_spec[:, k0:], fixed[:, k0:])
+                gen_mag = gen_mag.masked_fill(louder, 0.0)
             phase = self.initial_phase(mag, fixed, k0, None if noise is None else noise[sl])
             spec = self.griffin_lim(fixed, gen_mag, phase, k0, length, phase_iters)
             outs.append(bands.synthesize(spec, length))  # (b, 1, S)

@@ -86,3 +86,26 @@ def test_analyze_rejects_bad_shapes() -> None:
         bands.analyze(torch.zeros(1, 2, 1000))
     with pytest.raises(ValueError):
         bands.synthesize(torch.zeros(1, bands.NUM_BINS, 3), 1000)  # not complex
+
+
+def test_merge_keeps_input_that_is_louder_above_the_cutoff() -> None:
+    # a lossy encoder left a loud 9 kHz band in the second half only; generated: a quiet one
+    n = SAMPLE_RATE
+    half = torch.zeros(1, 1, n)
+    half[..., n // 2:] = 1.0
+    keep = _tone(1000.0, n) + half * _tone(9000.0, n, 0.4)
+    generated = _tone(9000.0, n, 0.01) + _tone(14000.0, n, 0.05)
+    off = bands.merge_bands(generated, keep, cutoff_hz=5000.0, transition_hz=300.0)
+    on = bands.merge_bands(generated, keep, 5000.0, 300.0, keep_louder=True)
+    bin_9k, bin_14k = round(9000 / bands.BIN_HZ), round(14000 / bands.BIN_HZ)
+    spec_on, spec_off = bands.analyze(on).abs(), bands.analyze(off).abs()
+    frames = spec_on.shape[-1]
+    late, early = slice(3 * frames // 4, frames - 4), slice(4, frames // 4)
+    assert spec_on[0, bin_9k, late].mean() > 20 * spec_off[0, bin_9k, late].mean()  # kept
+    assert torch.allclose(spec_on[0, bin_9k, early], spec_off[0, bin_9k, early])  # generated
+    for part in (early, late):  # (the frames at the burst's onset click at every frequency)
+        assert torch.allclose(spec_on[0, bin_14k, part], spec_off[0, bin_14k, part], rtol=1e-4)
+    # a properly band-limited input is never louder above its cutoff: nothing changes
+    limited = bands.merge_bands(torch.zeros_like(keep), keep, 5000.0, 0.0)
+    assert torch.equal(bands.merge_bands(generated, limited, 5000.0, 300.0, keep_louder=True),
+                       bands.merge_bands(generated, limited, 5000.0, 300.0))

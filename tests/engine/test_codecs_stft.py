@@ -213,3 +213,28 @@ def test_constructor_rejects_bad_settings() -> None:
         STFTCodec(floor=0.0)
     with pytest.raises(ValueError):
         STFTCodec(momentum=1.0)
+
+
+def test_decode_keeps_louder_input_above_the_cutoff(codec: STFTCodec) -> None:
+    n = SAMPLE_RATE // 2
+    ref = _harmonic(n, batch=1)
+    cutoff = 5000.0
+    keep = bands.merge_bands(torch.zeros_like(ref), ref, cutoff, 0.0)
+    t = torch.arange(n) / SAMPLE_RATE
+    burst = (t > 0.25).float() * 0.3 * torch.sin(2 * math.pi * 9000.0 * t)  # encoder-kept band
+    keep_burst = keep + burst[None, None]
+    z = codec.encode(0.01 * ref)  # a quiet generated band
+    args = {"length": n, "keep": keep_burst, "cutoff_hz": cutoff, "transition_hz": 300.0}
+    on = codec.decode(z, keep_louder=True, generator=torch.Generator().manual_seed(0), **args)
+    off = codec.decode(z, generator=torch.Generator().manual_seed(0), **args)
+    k = round(9000.0 / bands.BIN_HZ)
+    frames = bands.analyze(on).shape[-1]
+    late = slice(frames // 2 + 4, frames - 4)
+    target = bands.analyze(keep_burst)[0, k, late].abs()
+    got_on, got_off = bands.analyze(on)[0, k, late].abs(), bands.analyze(off)[0, k, late].abs()
+    assert float((got_on - target).abs().max() / target.max()) < 0.05  # the input's own band
+    assert float(got_off.mean()) < 0.2 * float(target.mean())  # generated over it before
+    plain = codec.decode(z, keep_louder=True, generator=torch.Generator().manual_seed(0),
+                         **{**args, "keep": keep})
+    assert torch.equal(plain, codec.decode(z, generator=torch.Generator().manual_seed(0),
+                                           **{**args, "keep": keep}))  # band-limited: as before

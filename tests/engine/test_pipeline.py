@@ -124,3 +124,37 @@ def test_warm_start_skipped_above_its_cutoff_limit(tiny_model, training_clip):
     warm = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=9000.0))
     np.testing.assert_array_equal(limited, plain)  # 8 kHz is above the limit: from noise
     assert not np.array_equal(warm, plain)
+
+
+def _band_db(x: np.ndarray, lo_hz: float, hi_hz: float, t0: int, t1: int) -> float:
+    """Mean power (dB) of `(Ch, S)` in [lo, hi) Hz over samples [t0, t1)."""
+    spec = np.fft.rfft(x[0, t0:t1] * np.hanning(t1 - t0))
+    freqs = np.fft.rfftfreq(t1 - t0, 1 / SAMPLE_RATE)
+    band = (freqs >= lo_hz) & (freqs < hi_hz)
+    return 10 * np.log10(np.mean(np.abs(spec[band]) ** 2) + 1e-30)
+
+
+def test_input_louder_above_the_cutoff_is_kept_by_default(tiny_model):
+    # an MP3-like input: band-limited at 6 kHz, except a loud 9-10 kHz burst in its second
+    # half (content the encoder kept); the restored file keeps that burst unless told not to
+    n = 3 * SAMPLE_RATE
+    x = lowpass(synth_clip(3.0, seed=4), 6000.0)[None].astype(np.float32)
+    rng = np.random.default_rng(2)
+    burst = np.fft.irfft(np.where((np.fft.rfftfreq(n, 1 / SAMPLE_RATE) > 9000)
+                                  & (np.fft.rfftfreq(n, 1 / SAMPLE_RATE) < 10000),
+                                  np.fft.rfft(rng.standard_normal(n)), 0), n)
+    burst[: n // 2] = 0.0
+    x = x + (0.2 * burst / np.abs(burst).max()).astype(np.float32)[None]
+    outs = {}
+    for keep in (True, False):
+        restorer = Restorer(tiny_model, SamplerConfig(steps=2),
+                            PipelineConfig(keep_louder_input=keep), "cpu")
+        *_, last = restorer.iter_array(x, SAMPLE_RATE, cutoff_hz=6000.0)
+        outs[keep] = last.result.audio
+    late = (2 * SAMPLE_RATE, 2 * SAMPLE_RATE + 16384)
+    want = _band_db(x, 9200, 9800, *late)
+    assert abs(_band_db(outs[True], 9200, 9800, *late) - want) < 1.0
+    assert _band_db(outs[False], 9200, 9800, *late) < want - 6.0
+    early = (SAMPLE_RATE // 2, SAMPLE_RATE // 2 + 16384)  # no burst: the same generated band
+    assert abs(_band_db(outs[True], 12000, 16000, *early)
+               - _band_db(outs[False], 12000, 16000, *early)) < 0.5
