@@ -11,52 +11,18 @@ pipeline detected and how long it took, and the figures show what it generated.
 from __future__ import annotations
 
 import argparse
-import io
 import re
 import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 from engine.audio.io import load
-from engine.config import SAMPLE_RATE, PipelineConfig, SamplerConfig
+from engine.config import PipelineConfig, SamplerConfig
 from engine.eval.baselines import sbr_upsample, sinc_upsample
 from engine.eval.evaluate import hardware_summary
-from engine.eval.report import PLOT_RANGE_DB, _spectrogram_db
+from engine.eval.report import save_spectrogram_figure
 from engine.modelfile import load_model, resolve_model_path
 from engine.pipeline import Restorer
-
-
-def figure(name: str, panels: list[tuple[str, np.ndarray]], cutoff_hz: float, out: Path) -> None:
-    """Stacked spectrograms (shared dB scale, dashed cutoff) as a 128-colour PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from PIL import Image
-
-    specs = [_spectrogram_db(audio) for _, audio in panels]
-    vmax = max(float(s.max()) for s in specs)
-    duration_s = panels[0][1].shape[1] / SAMPLE_RATE
-    fig = Figure(figsize=(8.0, 1.8 * len(panels) + 0.6), dpi=64, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    image = None
-    for ax, (title, _), spec in zip(axes, panels, specs, strict=True):
-        image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma",
-                          vmin=vmax - PLOT_RANGE_DB, vmax=vmax, interpolation="nearest",
-                          extent=(0.0, duration_s, 0.0, SAMPLE_RATE / 2000))
-        ax.axhline(cutoff_hz / 1000, color="white", linestyle="--", linewidth=0.8)
-        ax.set_title(title, fontsize=9, loc="left")
-        ax.set_ylabel("kHz", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[-1].set_xlabel("s", fontsize=8)
-    fig.colorbar(image, ax=list(axes), shrink=0.6, label="dB")
-    fig.suptitle(name, fontsize=9)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=64)
-    buffer.seek(0)
-    with Image.open(buffer) as rendered:
-        rendered.convert("RGB").quantize(colors=128).save(out, optimize=True)
 
 
 def main() -> int:
@@ -88,8 +54,8 @@ def main() -> int:
                       ("model (default sampling)", result.audio),
                       ("DSP (SBR) baseline", dsp)]
             name = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem) + ".png"
-            figure(f"{path.name}: detected cutoff {result.cutoff_hz:.0f} Hz", panels,
-                   result.cutoff_hz, args.out / name)
+            save_spectrogram_figure(args.out / name, panels, result.cutoff_hz,
+                                    f"{path.name}: detected cutoff {result.cutoff_hz:.0f} Hz")
             figures.append(f"![{path.name}]({name})")
     lines = ["# Real low-rate recordings (no reference)", "",
              f"- **model**: {model.name}, default sampling (8 Euler steps, warm start at t = 0.85 "

@@ -248,40 +248,50 @@ def _panels(example: Example) -> list[tuple[str, np.ndarray]]:
     return panels
 
 
-def plot_example(example: Example, folder: Path, dpi: int = 64) -> tuple[str, str]:
-    """Save a stacked spectrogram PNG of one example; returns (path relative to the report's
-    folder, caption). Written as a 128-colour palette PNG to stay small."""
+def save_spectrogram_figure(path: Path, panels: Sequence[tuple[str, np.ndarray]],
+                            cutoff_hz: float, title: str, vmax: float | None = None,
+                            dpi: int = 64) -> None:
+    """Stacked spectrograms of `(Ch, S)` 44.1 kHz panels, one dB scale (top `vmax`; None: the
+    loudest panel), a dashed line at the cutoff; saved as a 128-colour palette PNG (small)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
 
-    panels = _panels(example)
     specs = [_spectrogram_db(audio) for _, audio in panels]
-    vmax = float(specs[-1].max())
-    duration_s = example.reference.shape[1] / SAMPLE_RATE
+    top = max(float(s.max()) for s in specs) if vmax is None else vmax
+    duration_s = panels[0][1].shape[1] / SAMPLE_RATE
     fig = Figure(figsize=(8.0, 2.0 * len(panels) + 0.6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     image = None
-    for ax, (title, _), spec in zip(axes, panels, specs, strict=True):
+    for ax, (name, _), spec in zip(axes, panels, specs, strict=True):
         image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma",
-                          vmin=vmax - PLOT_RANGE_DB, vmax=vmax, interpolation="nearest",
+                          vmin=top - PLOT_RANGE_DB, vmax=top, interpolation="nearest",
                           extent=(0.0, duration_s, 0.0, SAMPLE_RATE / 2000))
-        ax.axhline(example.cutoff_hz / 1000, color="white", linestyle="--", linewidth=0.8)
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.axhline(cutoff_hz / 1000, color="white", linestyle="--", linewidth=0.8)
+        ax.set_title(name, fontsize=9, loc="left")
         ax.set_ylabel("kHz", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[-1].set_xlabel("s", fontsize=8)
     fig.colorbar(image, ax=list(axes), shrink=0.6, label="dB")
-    fig.suptitle(f"{example.file.category}: {example.file.rel}", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_",
-                  f"{example.file.category}-{example.condition}-{Path(example.file.rel).stem}")
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     buffer.seek(0)
     with Image.open(buffer) as rendered:
-        rendered.convert("RGB").quantize(colors=128).save(folder / f"{name}.png", optimize=True)
+        rendered.convert("RGB").quantize(colors=128).save(path, optimize=True)
+
+
+def plot_example(example: Example, folder: Path, dpi: int = 64) -> tuple[str, str]:
+    """Save a stacked spectrogram PNG of one example; returns (path relative to the report's
+    folder, caption). The dB scale tops at the reference's loudest bin."""
+    panels = _panels(example)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_",
+                  f"{example.file.category}-{example.condition}-{Path(example.file.rel).stem}")
+    save_spectrogram_figure(folder / f"{name}.png", panels, example.cutoff_hz,
+                            f"{example.file.category}: {example.file.rel}",
+                            vmax=float(_spectrogram_db(example.reference).max()), dpi=dpi)
     caption = (f"{example.file.category} — `{example.file.rel}`, input {example.condition}, "
                f"cutoff {example.cutoff_hz:.0f} Hz")
     return f"{folder.name}/{name}.png", caption

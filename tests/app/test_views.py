@@ -20,10 +20,18 @@ def spec(seconds: float = 2.0) -> analysis.Spectrogram:
                                 .astype(np.float32), 44100)
 
 
-def test_spectrograms_upload_on_refresh_and_switch_axes(qtbot: QtBot) -> None:
-    view = SpectrogramView()
+def shown(qtbot: QtBot, view: SpectrogramView | OverviewView, width: int = 0, height: int = 0
+          ) -> SpectrogramView | OverviewView:
+    """The view, owned by qtbot, resized (when given) and shown."""
     qtbot.addWidget(view)
+    if width:
+        view.resize(width, height)
     view.show()
+    return view
+
+
+def test_spectrograms_upload_on_refresh_and_switch_axes(qtbot: QtBot) -> None:
+    view = shown(qtbot, SpectrogramView())
     s = spec()
     view.show_views(s, s, s, 3800.0)
     assert view.images[0].image is None  # stored only: the redraw timer uploads
@@ -53,10 +61,7 @@ def test_spectrograms_upload_on_refresh_and_switch_axes(qtbot: QtBot) -> None:
 
 
 def test_overview_region_and_seek(qtbot: QtBot) -> None:
-    view = OverviewView()
-    qtbot.addWidget(view)
-    view.resize(600, 90)
-    view.show()
+    view = shown(qtbot, OverviewView(), 600, 90)
     low, high = analysis.envelope((0.5 * np.sin(np.arange(44100 * 3) / 50.0))[:, None])
     view.show_envelope(low, high, 3.0)
     view.refresh()
@@ -89,10 +94,7 @@ def test_zoom_asks_for_a_full_resolution_span_and_draws_it(qtbot: QtBot) -> None
     from app.workers.jobs import DetailJob
     from app.workers.messages import ClipData
 
-    view = SpectrogramView()
-    qtbot.addWidget(view)
-    view.resize(700, 500)
-    view.show()
+    view = shown(qtbot, SpectrogramView(), 700, 500)
     rng = np.random.default_rng(1)
     x = (0.1 * rng.standard_normal((10 * 44100, 1))).astype(np.float32)
     overview = analysis.spectrogram(x, 44100, max_columns=431)  # 2 STFT hops a column
@@ -136,10 +138,7 @@ def test_zoom_asks_for_a_full_resolution_span_and_draws_it(qtbot: QtBot) -> None
 
 
 def test_short_clip_overview_needs_no_detail(qtbot: QtBot) -> None:
-    view = SpectrogramView()
-    qtbot.addWidget(view)
-    view.resize(900, 600)
-    view.show()
+    view = shown(qtbot, SpectrogramView(), 900, 600)
     s = spec(2.0)  # one column per STFT hop already
     view.show_views(s, None, None, None)
     view.refresh()
