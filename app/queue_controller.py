@@ -90,7 +90,7 @@ class QueueController(QObject):
                 Path(options.output_folder) if options.output_folder else None,
                 options.fmt, options.subtype, options.model, options.device, options.steps,
                 options.solver, options.cutoff_hz if options.cutoff_hz else item.cutoff_hz,
-                warm_start=options.warm_start)
+                warm_start=options.warm_start, keep_louder_input=options.keep_louder_input)
             self.model.update(job_id, status=Status.QUEUED, progress=0.0, step_text="",
                               message="", request_id=request.request_id)
             self._batch.add(job_id)

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     # start from the DSP estimate for inputs cut off at or below 12 kHz (= the engine's default
     # SamplerConfig.prior_t > 0); False: always from noise
     "processing/warm_start": True,
+    # above the cutoff, keep input that is louder than the generated band (= the engine's
+    # PipelineConfig.keep_louder_input); False: generate over everything above the cutoff
+    "processing/keep_louder_input": True,
     "processing/device": "auto",
     "processing/cutoff_auto": True,
     "processing/cutoff_hz": 8000.0,  # used when cutoff_auto is False
@@ -61,6 +64,7 @@ class ProcessingOptions:
     steps: int
     solver: str
     warm_start: bool
+    keep_louder_input: bool
     device: str
     cutoff_hz: float | None  # None: use the detected cutoff
     output_folder: str
@@ -129,6 +133,7 @@ class Settings:
             steps=max(1, int(self.get("processing/steps"))),
             solver=solver if solver in SOLVERS else "euler",
             warm_start=bool(self.get("processing/warm_start")),
+            keep_louder_input=bool(self.get("processing/keep_louder_input")),
             device=device if device in DEVICES else "auto",
             cutoff_hz=None if self.get("processing/cutoff_auto")
             else float(self.get("processing/cutoff_hz")),

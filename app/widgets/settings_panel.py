@@ -77,6 +77,12 @@ class SettingsPanel(QWidget):
             "For inputs cut off at 12 kHz or below, the model refines a spectral-band-replication "
             "estimate instead of starting from noise (measured closer to the original)")
         self.warm_start.toggled.connect(self._on_warm_start_toggled)
+        self.keep_louder = QCheckBox("Keep input content above the cutoff",
+                                     checked=s.get("processing/keep_louder_input"))
+        self.keep_louder.setToolTip(
+            "Where the input is louder than the generated band above the cutoff (content a lossy "
+            "encoder kept in some frames), keep the original instead of generating over it")
+        self.keep_louder.toggled.connect(self._on_keep_louder_toggled)
         self.device_combo = QComboBox()
         for label, key in (("Auto", "auto"), ("CUDA GPU", "cuda"), ("CPU", "cpu")):
             self.device_combo.addItem(label, key)
@@ -96,6 +102,7 @@ class SettingsPanel(QWidget):
         form.addRow("Steps", self.steps_spin)
         form.addRow("Solver", self.solver_combo)
         form.addRow("Warm start", self.warm_start)
+        form.addRow("Above cutoff", self.keep_louder)
         form.addRow("Device", self.device_combo)
         form.addRow("Cutoff", cutoff)
         self._show_model_spec()
@@ -207,6 +214,10 @@ class SettingsPanel(QWidget):
 
     def _on_warm_start_toggled(self, checked: bool) -> None:
         self.settings.set("processing/warm_start", checked)
+
+    @Slot(bool)
+    def _on_keep_louder_toggled(self, checked: bool) -> None:
+        self.settings.set("processing/keep_louder_input", checked)
 
     @Slot(str)
     def _on_solver_combo_changed(self, text: str) -> None:

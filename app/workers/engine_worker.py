@@ -64,7 +64,9 @@ class RealEngine:
 
         prior_t = engine.SamplerConfig.prior_t if request.warm_start else 0.0
         sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver, prior_t=prior_t)
-        return engine.Restorer(model, sampler, device=engine.resolve_device(request.device))
+        pipeline = engine.PipelineConfig(keep_louder_input=request.keep_louder_input)
+        return engine.Restorer(model, sampler, pipeline,
+                               device=engine.resolve_device(request.device))
 
     def output_path(self, request: JobRequest) -> Path:
         import engine

@@ -249,3 +249,7 @@ def test_real_engine_sampler_follows_the_warm_start_setting() -> None:
     assert warm.sampler.prior_t == SamplerConfig.prior_t > 0  # the engine's default
     assert cold.sampler.prior_t == 0.0
     assert (cold.sampler.steps, cold.sampler.solver) == (4, "euler")
+    assert warm.pipeline.keep_louder_input is True  # the engine's default
+    replacing = RealEngine().restorer(model, dataclasses.replace(request(),
+                                                                 keep_louder_input=False))
+    assert replacing.pipeline.keep_louder_input is False
