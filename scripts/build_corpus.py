@@ -115,6 +115,8 @@ class Source:
     licence: str = ""  # the files' licence when the copyright file is not machine-readable
     soundfont: str = ""  # with render_midi: the .sf2 inside the package
     render_midi: int = 0  # pieces composed and rendered to rendered/<name>/ (render_midi.py)
+    render_programs: tuple[int, ...] = ()  # GM programs the pieces cycle through (): all
+    render_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -361,7 +363,8 @@ def render_pieces(source: Source, root: Path, render_fn: Any = None) -> None:
     log.info("%s: rendering %d MIDI pieces with %s", source.name, source.render_midi,
              source.soundfont)
     kwargs = {"render": render_fn} if render_fn is not None else {}
-    render_midi.render_all(root / source.soundfont, out, source.render_midi, **kwargs)
+    render_midi.render_all(root / source.soundfont, out, source.render_midi,
+                           seed=source.render_seed, programs=source.render_programs, **kwargs)
 
 
 def language_of(pattern: re.Pattern[str], name: str) -> str:

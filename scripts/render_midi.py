@@ -4,7 +4,8 @@
 is composed here from a seed, so the renders are ours to use: piece `i` plays GM program
 `i % 128` (every `DRUM_EVERY`-th piece is a drum-kit groove on channel 10 instead), a melody
 in a random key and scale over chords, at a tempo, register, articulation and dynamics drawn
-per piece. Deterministic: the same count and seed give the same MIDI bytes.
+per piece (or, for a source that lists GM programs, those programs in turn: the sound-effect
+programs 120-127 for effects). Deterministic: the same count and seed give the same MIDI bytes.
 
 Rendering calls the `fluidsynth` program (Debian: `fluidsynth`), gain 0.2 (FluidR3 clips
 above it), 44.1 kHz, then stores 16-bit FLAC. Used by `build_corpus.py` for sources with
@@ -17,7 +18,7 @@ import argparse
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,14 +92,16 @@ def _register(program: int) -> tuple[int, int]:
     return 45, 88
 
 
-def compose(index: int, seed: int = 0) -> tuple[list[Note], int | None, float]:
-    """Piece `index`: (notes, GM program or None for drums, tempo in BPM)."""
+def compose(index: int, seed: int = 0, programs: Sequence[int] = ()
+            ) -> tuple[list[Note], int | None, float]:
+    """Piece `index`: (notes, GM program or None for drums, tempo in BPM). With `programs`,
+    piece i plays programs[i mod len] and there are no drum grooves."""
     rng = np.random.default_rng([seed, index])
     tempo = float(rng.uniform(60, 160))
     beats = int(rng.integers(*PIECE_BEATS))
-    if index % DRUM_EVERY == DRUM_EVERY - 1:
+    if not programs and index % DRUM_EVERY == DRUM_EVERY - 1:
         return _drum_groove(rng, beats), None, tempo
-    program = index % 128
+    program = programs[index % len(programs)] if programs else index % 128
     low, high = _register(program)
     scale = SCALES[list(SCALES)[int(rng.integers(len(SCALES)))]]
     root = int(rng.integers(low, low + 12))
@@ -164,14 +167,15 @@ Renderer = Callable[[Path, Path, Path], None]
 
 
 def render_all(soundfont: Path, out_dir: Path, count: int, seed: int = 0,
-               render: Renderer = fluidsynth_render) -> list[Path]:
+               render: Renderer = fluidsynth_render, programs: Sequence[int] = ()
+               ) -> list[Path]:
     """Compose and render pieces 0..count-1 to `out_dir/piece_NNNN_<program>.flac` (16-bit);
     pieces already there are kept. Written through a temporary name, so an interrupted run
     leaves no partial file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
-        notes, program, tempo = compose(i, seed)
+        notes, program, tempo = compose(i, seed, programs)
         label = "drums" if program is None else f"gm{program:03d}"
         path = out_dir / f"piece_{i:04d}_{label}.flac"
         paths.append(path)

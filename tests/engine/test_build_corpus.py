@@ -391,6 +391,8 @@ def test_midi_pieces_are_deterministic_valid_and_balanced():
     assert drum_program is None and all(n.channel == rm.DRUM_CHANNEL for n in drums)
     _, drum_events = _read_smf(rm.write_smf(drums, None, 120.0))
     assert not any(e[1] & 0xF0 == 0xC0 for e in drum_events)  # the kit: no program change
+    effects = [rm.compose(i, seed=1, programs=(120, 127))[1] for i in range(rm.DRUM_EVERY)]
+    assert effects == [120, 127] * (rm.DRUM_EVERY // 2)  # listed programs only, no grooves
 
 
 def _fake_render(soundfont: Path, midi: Path, wav: Path) -> None:
