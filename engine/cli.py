@@ -10,12 +10,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.config import PipelineConfig, SamplerConfig
 
 if TYPE_CHECKING:
-    from engine.pipeline import UpsampleResult
+    from engine.pipeline import Restorer, UpsampleResult
 
 log = logging.getLogger("jatsr")
 
@@ -41,6 +41,32 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
+    """Sampler, device and kept-band options shared by `upsample` and `eval`."""
+    p.add_argument("--steps", type=_positive_int, default=SamplerConfig.steps)
+    p.add_argument("--solver", choices=["euler", "heun"], default="euler")
+    p.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
+                   help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
+    p.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
+                   metavar="HZ", help="warm start only for inputs cut off at or below this")
+    p.add_argument("--device", default="auto", help="auto, cuda or cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--replace-above-cutoff", action="store_true",
+                   help="generate everything above the cutoff, even where the input is louder "
+                        "there (by default such content, left by lossy encoders, is kept)")
+
+
+def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any) -> Restorer:
+    """The Restorer that `_add_restore_arguments`' options (and `pipeline` fields) describe."""
+    from engine.pipeline import Restorer
+
+    sampler = SamplerConfig(steps=args.steps, solver=args.solver,
+                            guidance=getattr(args, "guidance", 1.0), prior_t=args.prior_t,
+                            prior_max_cutoff_hz=args.prior_max_cutoff, seed=args.seed)
+    return Restorer(model, sampler, PipelineConfig(
+        keep_louder_input=not args.replace_above_cutoff, **pipeline), device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.model.dit import PRESETS
 
@@ -53,25 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input audio files")
     up.add_argument("-o", "--out-dir", type=Path, help="output folder (default: beside input)")
     up.add_argument("--model", default="default", help="'default' or a model file path")
-    up.add_argument("--steps", type=_positive_int, default=SamplerConfig.steps)
-    up.add_argument("--solver", choices=["euler", "heun"], default="euler")
+    _add_restore_arguments(up)
     up.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
-    up.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
-                    help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
-    up.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
-                    metavar="HZ", help="warm start only for inputs cut off at or below this")
-    up.add_argument("--device", default="auto", help="auto, cuda or cpu")
     up.add_argument("--cutoff", type=_cutoff_arg, default=None, metavar="auto|HZ",
                     help="input band limit (default: detected from the spectrum)")
     up.add_argument("--format", choices=["wav", "flac"], default="wav")
     up.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_24")
-    up.add_argument("--seed", type=int, default=0)
     up.add_argument("--batch", type=_positive_int, default=PipelineConfig.batch_size,
                     help="chunks per model call")
     up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    up.add_argument("--replace-above-cutoff", action="store_true",
-                    help="generate everything above the cutoff, even where the input is louder "
-                         "there (by default such content, left by lossy encoders, is kept)")
 
     info = sub.add_parser("info", help="architecture and parameter count of a preset or model")
     group = info.add_mutually_exclusive_group()
@@ -92,21 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--conditions", nargs="+", choices=["8k", "16k", "22.05k", "lp16k"],
                     default=["8k", "16k", "22.05k", "lp16k"], help="simulated inputs")
     ev.add_argument("--out", type=Path, default=None, help="default: runs/eval-<date>")
-    ev.add_argument("--steps", type=_positive_int, default=SamplerConfig.steps)
-    ev.add_argument("--solver", choices=["euler", "heun"], default="euler")
-    ev.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
-                    help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
-    ev.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
-                    metavar="HZ", help="warm start only for inputs cut off at or below this")
-    ev.add_argument("--device", default="auto", help="auto, cuda or cpu")
-    ev.add_argument("--seed", type=int, default=0)
+    _add_restore_arguments(ev)
     ev.add_argument("--max-files", type=_positive_int, default=None,
                     help="at most N files, spread over categories (deterministic)")
     ev.add_argument("--seconds", type=float, default=None,
                     help="score the centred S-second excerpt of each file")
     ev.add_argument("--examples", type=int, default=4, help="spectrogram figures to draw")
-    ev.add_argument("--replace-above-cutoff", action="store_true",
-                    help="as for upsample: generate over louder input above the cutoff")
     ev.add_argument("--categories-from-path", action=argparse.BooleanOptionalAction,
                     default=True, help="category = first folder under DIR (else 'all')")
 
@@ -128,15 +135,11 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
 
     from engine.audio.io import AudioInputError, output_path
     from engine.modelfile import load_model, resolve_model_path
-    from engine.pipeline import Restorer, resolve_device
+    from engine.pipeline import resolve_device
 
     device = resolve_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
-    sampler = SamplerConfig(steps=args.steps, solver=args.solver, guidance=args.guidance,
-                            prior_t=args.prior_t, prior_max_cutoff_hz=args.prior_max_cutoff,
-                            seed=args.seed)
-    restorer = Restorer(model, sampler, PipelineConfig(
-        batch_size=args.batch, keep_louder_input=not args.replace_above_cutoff), device)
+    restorer = _restorer(args, model, device, batch_size=args.batch)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -189,7 +192,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import datetime
 
     from engine.eval.evaluate import EvalConfig, hardware_summary, run_eval
-    from engine.pipeline import Restorer, resolve_device
+    from engine.pipeline import resolve_device
 
     systems = tuple(args.baselines) + (() if args.model == "none" else ("model",))
     if not systems:
@@ -209,11 +212,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         from engine.modelfile import load_model, resolve_model_path
 
         model = load_model(resolve_model_path(args.model), device=device)
-        sampler = SamplerConfig(steps=args.steps, solver=args.solver, seed=args.seed,
-                                prior_t=args.prior_t,
-                                prior_max_cutoff_hz=args.prior_max_cutoff)
-        restorer = Restorer(model, sampler, PipelineConfig(
-            keep_louder_input=not args.replace_above_cutoff), device)
+        restorer = _restorer(args, model, device)
         params = sum(p.numel() for p in model.net.parameters())
         path = Path(model.path or args.model).resolve()
         shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

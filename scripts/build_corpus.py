@@ -74,6 +74,9 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))  # render_midi beside this script
+
+import render_midi  # noqa: E402
 
 from engine.audio import io as audio_io  # noqa: E402
 from engine.audio.cutoff import BIN_HZ, cutoff_from_power  # noqa: E402
@@ -356,9 +359,6 @@ def find_files(source: Source, root: Path) -> tuple[list[Candidate], int]:
 def render_pieces(source: Source, root: Path, render_fn: Any = None) -> None:
     """Compose and render `source.render_midi` pieces through its soundfont into
     `<root>/rendered/<name>/` (kept between builds; `include` globs then find them)."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import render_midi
-
     out = root / "rendered" / source.name
     log.info("%s: rendering %d MIDI pieces with %s", source.name, source.render_midi,
              source.soundfont)

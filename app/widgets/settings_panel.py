@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from PySide6.QtCore import Signal, Slot
@@ -71,18 +72,14 @@ class SettingsPanel(QWidget):
         self.solver_combo.addItems(["euler", "heun"])
         self.solver_combo.setCurrentText(s.get("processing/solver"))
         self.solver_combo.currentTextChanged.connect(self._on_solver_combo_changed)
-        self.warm_start = QCheckBox("Start from the DSP estimate",
-                                    checked=s.get("processing/warm_start"))
-        self.warm_start.setToolTip(
+        self.warm_start = self._setting_box(
+            "Start from the DSP estimate", "processing/warm_start",
             "For inputs cut off at 12 kHz or below, the model refines a spectral-band-replication "
             "estimate instead of starting from noise (measured closer to the original)")
-        self.warm_start.toggled.connect(self._on_warm_start_toggled)
-        self.keep_louder = QCheckBox("Keep input content above the cutoff",
-                                     checked=s.get("processing/keep_louder_input"))
-        self.keep_louder.setToolTip(
+        self.keep_louder = self._setting_box(
+            "Keep input content above the cutoff", "processing/keep_louder_input",
             "Where the input is louder than the generated band above the cutoff (content a lossy "
             "encoder kept in some frames), keep the original instead of generating over it")
-        self.keep_louder.toggled.connect(self._on_keep_louder_toggled)
         self.device_combo = QComboBox()
         for label, key in (("Auto", "auto"), ("CUDA GPU", "cuda"), ("CPU", "cpu")):
             self.device_combo.addItem(label, key)
@@ -204,6 +201,13 @@ class SettingsPanel(QWidget):
         if path:
             self.set_model_spec(path)
 
+    def _setting_box(self, text: str, key: str, tip: str) -> QCheckBox:
+        """A check box showing the boolean setting `key` and writing it back when toggled."""
+        box = QCheckBox(text, checked=self.settings.get(key))
+        box.setToolTip(tip)
+        box.toggled.connect(functools.partial(self.settings.set, key))
+        return box
+
     @Slot()
     def _on_default_clicked(self) -> None:
         self.set_model_spec("default")
@@ -211,13 +215,6 @@ class SettingsPanel(QWidget):
     @Slot(int)
     def _on_steps_spin_value_changed(self, value: int) -> None:
         self.settings.set("processing/steps", value)
-
-    def _on_warm_start_toggled(self, checked: bool) -> None:
-        self.settings.set("processing/warm_start", checked)
-
-    @Slot(bool)
-    def _on_keep_louder_toggled(self, checked: bool) -> None:
-        self.settings.set("processing/keep_louder_input", checked)
 
     @Slot(str)
     def _on_solver_combo_changed(self, text: str) -> None:

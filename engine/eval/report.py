@@ -249,16 +249,18 @@ def _panels(example: Example) -> list[tuple[str, np.ndarray]]:
 
 
 def save_spectrogram_figure(path: Path, panels: Sequence[tuple[str, np.ndarray]],
-                            cutoff_hz: float, title: str, vmax: float | None = None,
+                            cutoff_hz: float, title: str, scale_panel: int | None = None,
                             dpi: int = 64) -> None:
-    """Stacked spectrograms of `(Ch, S)` 44.1 kHz panels, one dB scale (top `vmax`; None: the
-    loudest panel), a dashed line at the cutoff; saved as a 128-colour palette PNG (small)."""
+    """Stacked spectrograms of `(Ch, S)` 44.1 kHz panels, one dB scale topped by panel
+    `scale_panel`'s loudest bin (None: the loudest panel's), a dashed line at the cutoff; saved
+    as a 128-colour palette PNG (small)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
 
     specs = [_spectrogram_db(audio) for _, audio in panels]
-    top = max(float(s.max()) for s in specs) if vmax is None else vmax
+    top = float((specs[scale_panel] if scale_panel is not None else
+                  max(specs, key=lambda s: float(s.max()))).max())
     duration_s = panels[0][1].shape[1] / SAMPLE_RATE
     fig = Figure(figsize=(8.0, 2.0 * len(panels) + 0.6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
@@ -291,7 +293,7 @@ def plot_example(example: Example, folder: Path, dpi: int = 64) -> tuple[str, st
                   f"{example.file.category}-{example.condition}-{Path(example.file.rel).stem}")
     save_spectrogram_figure(folder / f"{name}.png", panels, example.cutoff_hz,
                             f"{example.file.category}: {example.file.rel}",
-                            vmax=float(_spectrogram_db(example.reference).max()), dpi=dpi)
+                            scale_panel=-1, dpi=dpi)  # the reference, last
     caption = (f"{example.file.category} — `{example.file.rel}`, input {example.condition}, "
                f"cutoff {example.cutoff_hz:.0f} Hz")
     return f"{folder.name}/{name}.png", caption

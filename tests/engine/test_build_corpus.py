@@ -334,16 +334,7 @@ def test_licence_policy_build_sets_files_aside_and_reports_them(package, tmp_pat
     assert "Licence policy `gpl3`" in bc.manifest_markdown(man)
 
 
-def _load_renderer():
-    spec = importlib.util.spec_from_file_location("render_midi",
-                                                  SCRIPT.with_name("render_midi.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["render_midi"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-rm = _load_renderer()
+rm = bc.render_midi  # scripts/render_midi.py, as build_corpus imports it
 
 
 def _read_smf(data: bytes) -> tuple[int, list[tuple[int, int, int]]]:
