@@ -4,8 +4,9 @@
 # DDP scaling on 2 and 4 GPUs with both compile orders and eager. Rows are appended to
 # bench/results/train_step_cuda_<date>.jsonl (card, date, cpu budget in each row) and copied to
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
-# the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (2 and 4 GPUs).
-#   usage (on a 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp
+# the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
+# CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 tag=${1:-matrix}
@@ -19,9 +20,9 @@ run() {  # run NAME NPROC ARGS...
   shift 2
   echo "== $name"
   if [ "$nproc" -eq 1 ]; then
-    timeout 150 python3 bench/train_step.py "${common[@]}" --tag "$tag-$name" "$@"
+    timeout 135 python3 bench/train_step.py "${common[@]}" --tag "$tag-$name" "$@"
   else
-    timeout 150 torchrun --standalone --nproc_per_node="$nproc" bench/train_step.py \
+    timeout 135 torchrun --standalone --nproc_per_node="$nproc" bench/train_step.py \
       "${common[@]}" --tag "$tag-$name" "$@"
   fi || echo "!! $name failed or timed out"
   if [ -n "${OUT:-}" ]; then  # after every variant: a call cut off at its limit keeps them
@@ -34,6 +35,7 @@ if [ "$part" = single ]; then
   run 1gpu-compiled 1 --compile
   run 1gpu-devfilter 1 --compile --device-filter
 else
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead  # the scaling baseline
   for g in 2 4; do
     [ "$g" -le "$gpus" ] || continue
     run "${g}gpu-outer" "$g" --compile

@@ -207,6 +207,9 @@ class TrainConfig:
     stats_crops: int = 64  # training crops measured for the codec's per-bin statistics
     tensorboard: bool = False  # also log to TensorBoard (needs the tensorboard package)
     max_minutes: float | None = None  # stop cleanly (checkpoint) after this much wall time
+    # with max_minutes: end the cosine decay when the time is up, planning the step count from
+    # the measured step rate and validation time (re-planned at every log; `steps` caps it)
+    fit_schedule: bool = False
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps", "must be >= 1")
@@ -228,6 +231,10 @@ class TrainConfig:
         _check(min(self.log_every, self.val_every, self.ckpt_every) >= 1, "log_every",
                "log/val/ckpt intervals must be >= 1")
         _check(self.keep_ckpts >= 0, "keep_ckpts", "must be >= 0")
+        _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes",
+               "must be positive")
+        _check(not self.fit_schedule or self.max_minutes is not None, "fit_schedule",
+               "needs max_minutes (the time the schedule is fitted to)")
 
 
 # Fine-tuning a shipped or user model: lower LR, short warm-up.

@@ -45,6 +45,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop cleanly with a checkpoint after this much wall time")
+    p.add_argument("--fit-schedule", action="store_true",
+                   help="with --max-minutes: end the LR decay when the time is up (the step "
+                        "count planned from the measured step rate; --steps caps it)")
+    p.add_argument("--cond-drop", type=float, default=None, metavar="P",
+                   help="drop the low-resolution condition with probability P (classifier-free "
+                        "guidance: sample with --guidance > 1); not with --base")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--gpus", type=int, default=1, help="processes on this host (torchrun)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
@@ -72,7 +78,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
                  "compile_mode": args.compile_mode, "compile_ddp": args.compile_ddp,
                  "ema_every": args.ema_every,
                  "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard,
-                 "max_minutes": args.max_minutes}
+                 "max_minutes": args.max_minutes, "fit_schedule": args.fit_schedule}
     for flag, name in [("steps", "steps"), ("batch", "batch_size"), ("lr", "lr"),
                        ("warmup", "warmup_steps"), ("log_every", "log_every"),
                        ("val_every", "val_every"), ("ckpt_every", "ckpt_every")]:
@@ -100,13 +106,21 @@ def run_train(args: argparse.Namespace) -> int:
                       val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
     dist_info = DistInfo.from_env(args.device)
     base = resolve_model_path(args.base) if args.base else None
-    trainer = Trainer(None, train, data, args.out, base_model=base, resume=args.resume,
+    run = None
+    if args.cond_drop is not None:
+        if base is not None:
+            raise ValueError("--cond-drop trains a new model; a fine-tune keeps its base's")
+        from engine.model.dit import PRESETS
+        preset = PRESETS[train.preset]
+        run = dataclasses.replace(preset, flow=dataclasses.replace(
+            preset.flow, cond_drop_prob=args.cond_drop))
+    trainer = Trainer(run, train, data, args.out, base_model=base, resume=args.resume,
                       dist_info=dist_info)
     bar = tqdm(total=train.steps, initial=trainer.step_idx, file=sys.stderr, unit="step",
                disable=not dist_info.is_main)
     try:
         for ev in trainer.iter_fit():
-            bar.n = ev.step
+            bar.n, bar.total = ev.step, ev.total_steps
             if ev.kind == "log":
                 bar.set_postfix_str(f"loss {ev.metrics['loss/flow']:.4f} "
                                     f"{ev.metrics['perf/steps_per_s']:.2f} it/s", refresh=True)

@@ -79,6 +79,14 @@ class DistInfo:
         if self.active:
             dist.barrier()
 
+    def from_main(self, values: Sequence[float]) -> list[float]:
+        """Rank 0's values on every rank (decisions the ranks must share: stop, step count)."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor(list(values), dtype=torch.float64, device=self.device)
+        dist.broadcast(t, src=0)
+        return t.tolist()
+
     def ranks_identical(self, net: nn.Module) -> bool:
         """Do all ranks hold bit-identical weights? (A checksum all-gathered from each.)"""
         digest = hashlib.sha256()

@@ -28,6 +28,7 @@ from engine.flow import FlowObjective, metric_floats
 from engine.model.dit import PRESETS, DiT
 from engine.modelfile import JaTModel, load_model, save_model
 from engine.training.batches import StepBatches, make_loader
+from engine.training.budget import TimeBudget
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.corpus import scan
 from engine.training.data import CropDataset, ValidationSet
@@ -41,6 +42,8 @@ from engine.training.update import clipped_step, make_adamw
 from engine.training.validate import validate
 
 log = logging.getLogger(__name__)
+
+_clock = time.perf_counter  # the loop's clock (tests swap in a fake one)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -71,6 +74,8 @@ class Trainer:
         self.device = self.dist.device if dist_info else _device(device)
         self._stop = threading.Event()
         self.step_idx = 0
+        self.total_steps = train.steps  # where the LR schedule ends (fit_schedule moves it)
+        self._agreed_stop = False  # a stop all ranks decided together (at a log step)
         self.best_lsd = float("inf")
         self.provenance: dict[str, Any] = {}
         if self.dist.is_main:
@@ -139,7 +144,7 @@ class Trainer:
         stay intact until `_drain` reads the metrics at the next log and raises.
         """
         cfg = self.train_cfg
-        lr = lr_at(self.step_idx, cfg.lr, cfg.warmup_steps, cfg.steps)
+        lr = lr_at(self.step_idx, cfg.lr, cfg.warmup_steps, self.total_steps)
         for group in self.opt.param_groups:
             group["lr"] = lr
         sums: dict[str, list[torch.Tensor]] = defaultdict(list)
@@ -198,7 +203,7 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
-            "step": self.step_idx, "best_lsd": self.best_lsd,
+            "step": self.step_idx, "best_lsd": self.best_lsd, "total_steps": self.total_steps,
             "model": self.net.state_dict(), "ema": self.ema.state_dict(),
             "optimizer": self.opt.state_dict(),
             "config": self._config_dict(),
@@ -223,6 +228,8 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.codec.load_stats(state["codec"]["stats"])
         self.step_idx, self.best_lsd = int(state["step"]), float(state["best_lsd"])
+        if self.train_cfg.fit_schedule:  # the fitted schedule goes on until re-planned
+            self.total_steps = int(state.get("total_steps", self.total_steps))
         self.noise.set_state(state["rng"]["noise"])
         torch.set_rng_state(state["rng"]["torch"])
         log.info("resumed from %s at step %d", path, self.step_idx)
@@ -244,9 +251,27 @@ class Trainer:
         """Ask the loop to end after the current step with a checkpoint (thread-safe)."""
         self._stop.set()
 
+    def _agree(self, budget: TimeBudget | None) -> None:
+        """At a log step: rank 0 decides whether to stop and where the schedule ends."""
+        stop, total = self._stop.is_set(), self.total_steps
+        if budget is not None:
+            now = _clock()
+            if budget.expired(now):
+                stop = True
+                log.info("time budget of %g min reached at step %d", self.train_cfg.max_minutes,
+                         self.step_idx)
+            if self.step_idx < total:  # a schedule that has ended is not stretched again
+                planned = budget.plan(self.step_idx, now)
+                total = total if planned is None else planned
+        stop_f, total_f = self.dist.from_main([float(stop), float(total)])
+        self._agreed_stop = stop_f > 0
+        if int(total_f) != self.total_steps and budget is not None and self.dist.is_main:
+            log.debug("schedule fitted to the time budget: %d steps", int(total_f))
+        self.total_steps = max(self.step_idx, int(total_f))
+
     def iter_fit(self) -> Iterator[TrainEvent]:
-        """Train to train_cfg.steps, yielding events; closing the generator checkpoints."""
-        cfg, total = self.train_cfg, self.train_cfg.steps
+        """Train to total_steps, yielding events; closing the generator checkpoints."""
+        cfg = self.train_cfg
         per_rank = cfg.batch_size // (self.dist.world_size * cfg.grad_accum)
         if per_rank < 1 or per_rank * self.dist.world_size * cfg.grad_accum != cfg.batch_size:
             raise ValueError(f"batch_size {cfg.batch_size} must divide evenly over "
@@ -256,23 +281,23 @@ class Trainer:
         loader = make_loader(batches, cfg.num_workers, self.device)
         saved_at = last_val = self.step_idx
         window: dict[str, list[Any]] = defaultdict(list)
-        tick = start = time.perf_counter()
-        deadline = None if cfg.max_minutes is None else start + 60 * cfg.max_minutes
+        tick = _clock()
+        budget = None if cfg.max_minutes is None else TimeBudget(
+            cfg.max_minutes, self.step_idx, cfg.steps, cfg.val_every, cfg.fit_schedule, _clock)
         waited = 0.0  # seconds spent waiting for the DataLoader since the last log
-        fetch = time.perf_counter()
+        stopped = False
+        fetch = _clock()
         try:
             for micro in loader:
-                waited += time.perf_counter() - fetch
-                if deadline is not None and time.perf_counter() > deadline:
-                    log.info("time budget of %g min reached at step %d", cfg.max_minutes,
-                             self.step_idx)
-                    self._stop.set()
-                if self.step_idx >= total or self._stop.is_set():
+                waited += _clock() - fetch
+                # one process may stop at any step; ranks stop together, at a log step
+                stopped = self._agreed_stop or (self._stop.is_set() and not self.dist.active)
+                if self.step_idx >= self.total_steps or stopped:
                     break
                 for k, v in self.step(micro).items():
                     window[k].append(v)
-                if self.step_idx % cfg.log_every == 0 or self.step_idx == total:
-                    now = time.perf_counter()
+                if self.step_idx % cfg.log_every == 0 or self.step_idx == self.total_steps:
+                    now = _clock()
                     means = self._drain(window)
                     means["perf/steps_per_s"] = len(window["loss/flow"]) / (now - tick)
                     means["perf/data_wait_frac"] = waited / (now - tick)
@@ -280,27 +305,32 @@ class Trainer:
                     window.clear()
                     tick = now
                     self.logger.log(self.step_idx, means)
-                    yield TrainEvent("log", self.step_idx, total, means)
-                if self.step_idx % cfg.val_every == 0 or self.step_idx == total:
-                    paused = time.perf_counter()
-                    yield from self._validate_event(total)
+                    self._agree(budget)
+                    yield TrainEvent("log", self.step_idx, self.total_steps, means)
+                if self.step_idx % cfg.val_every == 0 or self.step_idx == self.total_steps:
+                    paused = _clock()
+                    yield from self._validate_event(self.total_steps)
                     last_val = self.step_idx
                     # validation is not training time; the log window keeps its steps and its
                     # data wait, so it keeps its clock too (resetting it made the wait share > 1)
-                    tick += time.perf_counter() - paused
+                    tick += _clock() - paused
+                    if budget is not None:
+                        budget.validated(_clock() - paused)
                 if self.step_idx % cfg.ckpt_every == 0:
                     path = self.save()
                     saved_at = self.step_idx
-                    yield TrainEvent("checkpoint", self.step_idx, total, message=str(path))
-                fetch = time.perf_counter()
-            if self._stop.is_set() and last_val != self.step_idx:
-                yield from self._validate_event(total)  # the run's final score
+                    yield TrainEvent("checkpoint", self.step_idx, self.total_steps,
+                                     message=str(path))
+                fetch = _clock()
+            if stopped and last_val != self.step_idx:
+                yield from self._validate_event(self.total_steps)  # the run's final score
         finally:
             if self.step_idx != saved_at:
                 self.save()
             self.logger.close()
         identical = self.dist.ranks_identical(self.net)
-        yield TrainEvent("done", self.step_idx, total, {"ddp/ranks_identical": float(identical)},
+        yield TrainEvent("done", self.step_idx, self.total_steps,
+                         {"ddp/ranks_identical": float(identical)},
                          message=str(self.out_dir / "ckpt" / "last.pt"))
 
     def _validate_event(self, total: int) -> Iterator[TrainEvent]:

@@ -180,3 +180,65 @@ def test_degradation_filters_on_the_device(data_dir, tmp_path, monkeypatch):
                        device="cpu").crops.deferred  # "auto" on a CPU: the workers filter
     with pytest.raises(ValueError, match="degrade_on"):
         _cfg(degrade_on="gpu")
+
+
+def test_steps_that_fit_plans_for_validation():
+    from engine.training.lr import steps_that_fit
+
+    assert steps_that_fit(10.0, 100.0, 100, 0.0) == 1000
+    # n = 10 * (100 - 5) / (1 + 10 * 5 / 100): 633 steps and 7 validations (6 + the final) fit
+    assert steps_that_fit(10.0, 100.0, 100, 5.0) == 633
+    assert steps_that_fit(10.0, 3.0, 100, 5.0) == 0
+    assert steps_that_fit(0.0, 100.0, 100, 0.0) == 0
+
+
+def test_fit_schedule_ends_the_lr_decay_with_the_time_budget(data_dir, tmp_path, monkeypatch):
+    """A fake clock: 1 s a training step, 2 s a validation; a 30 s budget fits ~25 steps."""
+    from engine.training import budget, loop
+
+    monkeypatch.setattr(budget, "WARM_STEPS", 4)
+    monkeypatch.setattr(budget, "RATE_STEPS", 6)
+    now = [0.0]
+    monkeypatch.setattr(loop, "_clock", lambda: now[0])
+    cfg = _cfg(steps=10_000, log_every=2, val_every=10, max_minutes=0.5, fit_schedule=True)
+    trainer = Trainer(None, cfg, _data(data_dir), tmp_path / "run", "cpu")
+    step, evaluate = trainer.step, trainer.evaluate
+
+    def timed_step(micro):
+        now[0] += 1.0
+        return step(micro)
+
+    def timed_evaluate():
+        now[0] += 2.0
+        return evaluate()
+
+    monkeypatch.setattr(trainer, "step", timed_step)
+    monkeypatch.setattr(trainer, "evaluate", timed_evaluate)
+    events = list(trainer.iter_fit())
+    done = events[-1]
+    assert 20 <= done.step == done.total_steps <= 30, done
+    assert now[0] <= 60 * cfg.max_minutes + 2  # ended by the plan, not past the deadline
+    lrs = [ev.metrics["opt/lr"] for ev in events if ev.kind == "log"]
+    assert lrs[-1] < 0.12 * cfg.lr  # decayed to ~final_fraction (0.1) by the end
+    assert any(ev.kind == "val" and ev.step == done.step for ev in events)
+
+
+def test_time_budget_without_fitting_keeps_the_step_count(data_dir, tmp_path, monkeypatch):
+    from engine.training import loop
+
+    now = [0.0]
+    monkeypatch.setattr(loop, "_clock", lambda: now[0])
+    cfg = _cfg(steps=10_000, log_every=2, max_minutes=0.2)  # 12 s
+    trainer = Trainer(None, cfg, _data(data_dir), tmp_path / "run", "cpu")
+    step = trainer.step
+
+    def timed_step(micro):
+        now[0] += 1.0
+        return step(micro)
+
+    monkeypatch.setattr(trainer, "step", timed_step)
+    events = list(trainer.iter_fit())
+    assert events[-1].total_steps == 10_000
+    assert events[-1].step == 12  # stopped at the first log step past the deadline
+    assert any(ev.kind == "val" and ev.step == 12 for ev in events)
+    assert (tmp_path / "run/ckpt/last.pt").exists()
