@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
     "processing/steps": 8,  # = engine SamplerConfig.steps (not imported: keeps torch out)
     "processing/solver": "euler",
-    # start from the DSP estimate for inputs cut off at or below 12 kHz (= the engine's default
+    # start from the DSP estimate for inputs cut off at or below 9 kHz (= the engine's default
     # SamplerConfig.prior_t > 0); False: always from noise
     "processing/warm_start": True,
     # above the cutoff, keep input that is louder than the generated band (= the engine's

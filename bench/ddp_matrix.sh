@@ -8,7 +8,7 @@
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
 #   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp
 set -uo pipefail
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 tag=${1:-matrix}
 part=${2:-single}
 gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")

@@ -9,7 +9,8 @@ A step = [the LR batch's degradation filters, `--device-filter`] + STFT-codec en
 autocast) + grad clip + AdamW + EMA, the same calls the trainer makes. Audio is synthetic (data
 loading is measured separately). FLOPs of the network's forward+backward are counted by
 torch.utils.flop_counter. Each phase (encode, forward+backward, clip, AdamW, EMA) is timed with
-CUDA events, which do not stall the queue. `--trace` writes torch.profiler's kernel table.
+CUDA events, which do not stall the queue. `--trace` writes torch.profiler's kernel table
+(rank 0's under torchrun).
 Results go to bench/results/train_step_<device>_<date>.jsonl (rank 0).
 """
 
@@ -20,6 +21,7 @@ import datetime as dt
 import functools
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +85,6 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     info = DistInfo.from_env("cuda")
-    if args.trace and info.world_size > 1:
-        parser.error("--trace profiles one process: run it without torchrun")
     dev = info.device
     torch.manual_seed(0)
     run = PRESETS[args.preset]
@@ -95,9 +95,9 @@ def main() -> None:
     ema = EMA(net, 0.999, every=args.ema_every)
     params = list(net.parameters())
     inner = args.compile and args.ddp_inner_compile and info.active
-    # DDP(compile(net)): no graph breaks in DDP's own forward (compile(DDP(net)) has two, seen
-    # on CPU/gloo), but the gradients are ready only when the whole compiled backward ends
-    model_fn = info.wrap(torch.compile(net, mode=args.compile_mode) if inner else net)
+    # DDP(compile(net)) as one graph (DistInfo.compile says why); the "model" scope compiles
+    # DDP(net) further down unless inner
+    model_fn = (info.compile(net, args.compile_mode, "inner") if inner else info.wrap(net))
     if args.comm_bf16 and info.active:
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         model_fn.register_comm_hook(None, default_hooks.bf16_compress_hook)
@@ -164,6 +164,17 @@ def main() -> None:
     torch.cuda.synchronize()
     info.barrier()
     elapsed = time.perf_counter() - start
+    if args.trace:  # every rank steps (DDP's collectives need them all); rank 0 profiles
+        activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+        with torch.profiler.profile(activities=activities) if info.is_main else nullcontext(
+                ) as prof:
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+        if info.is_main:
+            args.trace.parent.mkdir(parents=True, exist_ok=True)
+            args.trace.write_text(prof.key_averages().table(
+                sort_by="cuda_time_total", row_limit=40, max_name_column_width=70))
     if not info.is_main:
         info.close()
         return
@@ -188,15 +199,6 @@ def main() -> None:
                      for i, name in enumerate(phases)},
     }
     print(json.dumps(row), flush=True)
-    if args.trace:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
-                                                torch.profiler.ProfilerActivity.CUDA]) as prof:
-            for _ in range(3):
-                step()
-            torch.cuda.synchronize()
-        args.trace.parent.mkdir(parents=True, exist_ok=True)
-        args.trace.write_text(prof.key_averages().table(sort_by="cuda_time_total",
-                                                        row_limit=40, max_name_column_width=70))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / f"train_step_cuda_{row['date']}.jsonl"
     with open(out, "a") as f:

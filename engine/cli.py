@@ -49,6 +49,9 @@ def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
                    help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
     p.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
                    metavar="HZ", help="warm start only for inputs cut off at or below this")
+    p.add_argument("--guidance", type=float, default=SamplerConfig.guidance,
+                   help="classifier-free guidance weight (1: off; > 1 needs a model trained "
+                        "with --cond-drop; runs the network twice per step)")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--replace-above-cutoff", action="store_true",
@@ -61,7 +64,7 @@ def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any
     from engine.pipeline import Restorer
 
     sampler = SamplerConfig(steps=args.steps, solver=args.solver,
-                            guidance=getattr(args, "guidance", 1.0), prior_t=args.prior_t,
+                            guidance=args.guidance, prior_t=args.prior_t,
                             prior_max_cutoff_hz=args.prior_max_cutoff, seed=args.seed)
     return Restorer(model, sampler, PipelineConfig(
         keep_louder_input=not args.replace_above_cutoff, **pipeline), device)
@@ -80,7 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-o", "--out-dir", type=Path, help="output folder (default: beside input)")
     up.add_argument("--model", default="default", help="'default' or a model file path")
     _add_restore_arguments(up)
-    up.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance")
     up.add_argument("--cutoff", type=_cutoff_arg, default=None, metavar="auto|HZ",
                     help="input band limit (default: detected from the spectrum)")
     up.add_argument("--format", choices=["wav", "flac"], default="wav")

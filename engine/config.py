@@ -98,13 +98,14 @@ class SamplerConfig:
     # > 0: warm start. Integrate from t = prior_t, where z = prior_t * prior + (1 - prior_t) *
     # noise with the prior a DSP estimate (the pipeline's: spectral band replication), not
     # from pure noise at t = 0 (SDEdit, Meng et al. 2022). Same steps, over a shorter path.
-    # Measured on jatsr-small-v0 (24 held-out files, docs/training_log.md): LSD at 8k / 16k
-    # inputs 1.524 / 1.257 from noise, 1.474 / 1.208 at 0.5, 1.430 / 1.149 at 0.85 (DSP alone
-    # 1.476 / 1.184); 22.05k 1.096 -> 1.069 at 0.85, but 16 kHz low-passes 0.988 -> 1.043.
+    # Measured on jatsr-small-v3 (24 held-out files, docs/training_log.md): LSD at 8k / 16k
+    # inputs 1.423 / 1.156 from noise, 1.402 / 1.119 at 0.7, 1.397 / 1.114 at 0.85; at 22.05k
+    # (cutoff ~11 kHz) the warm start hurts: 1.008 from noise, 1.055 at 0.85.
     prior_t: float = 0.85
     # ... only for inputs whose detected cutoff is at most this (the pipeline decides per file):
-    # 12 kHz keeps the warm start for 8 / 16 / 22.05 kHz files and not for 16 kHz low-passes
-    prior_max_cutoff_hz: float = 12000.0
+    # 9 kHz keeps it for 8 / 16 kHz files and not for 22.05 kHz files or 16 kHz low-passes
+    # (small-v3, all inputs: 1.133 with 12 kHz, 1.114 with 9 kHz)
+    prior_max_cutoff_hz: float = 9000.0
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps", "must be >= 1")
@@ -192,7 +193,8 @@ class TrainConfig:
     compile_mode: CompileMode = "default"  # "reduce-overhead": CUDA graphs (measured 1 GPU)
     # with several processes: "outer" compiles DDP(net) (Dynamo splits the graph at DDP's
     # buckets so all-reduce overlaps backward), "inner" wraps compile(net) in DDP (one graph,
-    # no breaks in DDP's forward; gradients are all-reduced after the compiled backward)
+    # no breaks in DDP's forward, Dynamo's per-bucket split off; gradients all-reduced after
+    # the compiled backward: DistInfo.compile)
     compile_ddp: CompileDDP = "outer"
     num_workers: int = 4  # DataLoader workers per process
     # where IIR / brick-wall / MP3-like degradations run: "workers" (CPU), "device" (batched on

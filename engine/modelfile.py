@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from engine.atomic import write_atomically
 from engine.codecs import Codec, build_codec
 from engine.config import RunConfig
 from engine.model.dit import DiT
@@ -63,17 +63,6 @@ def model_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(path: str | os.PathLike[str], model: JaTModel,
                dtype: torch.dtype = torch.float32) -> Path:
     """Write NAME.safetensors and NAME.json atomically; returns the weights path."""
@@ -91,8 +80,8 @@ def save_model(path: str | os.PathLike[str], model: JaTModel,
         "training": model.training,
         "weights_dtype": str(dtype).removeprefix("torch."),
     }
-    _atomic_write(weights_path, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
-    _atomic_write(config_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+    write_atomically(weights_path, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
+    write_atomically(config_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
     return weights_path
 
 

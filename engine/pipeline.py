@@ -153,6 +153,9 @@ class Restorer:
         self.model = model.to(self.device)
         self.sampler = sampler or SamplerConfig()
         self.pipeline = pipeline or PipelineConfig()
+        if self.sampler.guidance != 1.0 and model.run.flow.cond_drop_prob == 0:
+            raise ValueError("guidance needs a model trained with condition dropout "
+                             "(jatsr train --cond-drop); this one was not, use guidance 1")
 
     def _net(self, z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":

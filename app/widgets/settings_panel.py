@@ -74,7 +74,7 @@ class SettingsPanel(QWidget):
         self.solver_combo.currentTextChanged.connect(self._on_solver_combo_changed)
         self.warm_start = self._setting_box(
             "Start from the DSP estimate", "processing/warm_start",
-            "For inputs cut off at 12 kHz or below, the model refines a spectral-band-replication "
+            "For inputs cut off at 9 kHz or below, the model refines a spectral-band-replication "
             "estimate instead of starting from noise (measured closer to the original)")
         self.keep_louder = self._setting_box(
             "Keep input content above the cutoff", "processing/keep_louder_input",

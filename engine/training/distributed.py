@@ -71,6 +71,22 @@ class DistInfo:
         # gradients live in the all-reduce buckets: one copy of them less per step
         return DistributedDataParallel(net, device_ids=ids, gradient_as_bucket_view=True)
 
+    def compile(self, net: nn.Module, mode: str, order: str) -> nn.Module:
+        """torch.compile and (with several processes) DDP around net, in `order`.
+
+        "outer" compiles DDP(net): Dynamo's DDP optimizer splits the graph at the gradient
+        buckets so all-reduces overlap the backward. "inner" wraps compile(net) in DDP as one
+        graph: on 2 x H100 (v2 preset) the per-bucket split ran 34 compiled pieces a step and
+        the DDP step no faster than eager (11.0 steps/s a GPU against 24.3 on one), while the
+        gradients' all-reduce costs only ~3.5 ms unoverlapped, so "inner" turns the split off.
+        """
+        if not self.active or order == "outer":
+            return torch.compile(self.wrap(net), mode=mode)
+        from torch import _dynamo
+
+        _dynamo.config.optimize_ddp = False  # process-wide: one model trains here
+        return self.wrap(torch.compile(net, mode=mode))
+
     def no_sync(self, model: nn.Module) -> Any:
         """Skip the gradient all-reduce on accumulation micro-batches."""
         return model.no_sync() if isinstance(model, DistributedDataParallel) else None

@@ -111,12 +111,8 @@ class Trainer:
         self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
         self.objective = FlowObjective(self.run.flow)
         self.noise = torch.Generator(self.device).manual_seed(train.seed * 1000 + self.dist.rank)
-        if train.compile and train.compile_ddp == "inner":
-            self.model_fn = self.dist.wrap(torch.compile(self.net, mode=train.compile_mode))
-        else:
-            self.model_fn = self.dist.wrap(self.net)
-            if train.compile:
-                self.model_fn = torch.compile(self.model_fn, mode=train.compile_mode)
+        self.model_fn = (self.dist.compile(self.net, train.compile_mode, train.compile_ddp)
+                         if train.compile else self.dist.wrap(self.net))
         self.val_set = ValidationSet.build(self.corpus.val, data) if self.dist.is_main else None
         self.logger = MetricLogger(self.out_dir, enabled=self.dist.is_main,
                                    tensorboard=train.tensorboard)

@@ -242,3 +242,14 @@ def test_time_budget_without_fitting_keeps_the_step_count(data_dir, tmp_path, mo
     assert events[-1].step == 12  # stopped at the first log step past the deadline
     assert any(ev.kind == "val" and ev.step == 12 for ev in events)
     assert (tmp_path / "run/ckpt/last.pt").exists()
+
+
+def test_single_process_compile_wraps_no_ddp():
+    from torch import nn
+
+    from engine.training.distributed import DistInfo
+
+    net = nn.Linear(2, 2)
+    for order in ("outer", "inner"):
+        compiled = DistInfo.single().compile(net, "default", order)
+        assert getattr(compiled, "_orig_mod", None) is net  # torch.compile's wrapper, no DDP
