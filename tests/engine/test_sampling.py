@@ -82,8 +82,9 @@ def test_warm_start_only_below_its_cutoff_limit():
     above = cfg.for_cutoff(11025.0)
     assert above.prior_t == 0.0 and above.steps == 4 and above.timesteps()[0] == 0.0
     assert SamplerConfig(prior_t=0.0).for_cutoff(4000.0).prior_t == 0.0  # none unless asked
-    default = SamplerConfig()  # the product's: warm start for 8 / 16 / 22.05 kHz files only
-    assert default.for_cutoff(3800.0).prior_t == 0.85 and default.for_cutoff(10475.0).prior_t > 0
+    default = SamplerConfig()  # the product's: warm start for 8 / 16 kHz files only
+    assert default.for_cutoff(3800.0).prior_t == 0.85 and default.for_cutoff(7600.0).prior_t > 0
+    assert default.for_cutoff(10475.0).prior_t == 0.0  # 22.05 kHz files (measured better)
     assert default.for_cutoff(16000.0).prior_t == 0.0
     with pytest.raises(ValueError, match="prior_max_cutoff_hz"):
         SamplerConfig(prior_max_cutoff_hz=0.0)
