@@ -52,6 +52,8 @@ def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, default=SamplerConfig.guidance,
                    help="classifier-free guidance weight (1: off; > 1 needs a model trained "
                         "with --cond-drop; runs the network twice per step)")
+    p.add_argument("--phase-iters", type=int, default=PipelineConfig.phase_iters, metavar="N",
+                   help="Griffin-Lim iterations for the generated band's phase (STFT codec)")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--replace-above-cutoff", action="store_true",
@@ -67,7 +69,8 @@ def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any
                             guidance=args.guidance, prior_t=args.prior_t,
                             prior_max_cutoff_hz=args.prior_max_cutoff, seed=args.seed)
     return Restorer(model, sampler, PipelineConfig(
-        keep_louder_input=not args.replace_above_cutoff, **pipeline), device)
+        keep_louder_input=not args.replace_above_cutoff, phase_iters=args.phase_iters,
+        **pipeline), device)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +190,10 @@ def _eval_command_line(args: argparse.Namespace) -> str:
         words.append("--no-categories-from-path")
     if args.replace_above_cutoff:
         words.append("--replace-above-cutoff")
+    if args.guidance != SamplerConfig.guidance:
+        words += ["--guidance", f"{args.guidance:g}"]
+    if args.phase_iters != PipelineConfig.phase_iters:
+        words += ["--phase-iters", str(args.phase_iters)]
     return "jatsr eval " + shlex.join(words)
 
 
