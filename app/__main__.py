@@ -23,6 +23,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Build the QApplication, logging and error dialog, open the main window; returns exit code."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    import engine
+
+    engine.keep_freed_memory()  # restores reuse their big buffers (engine/allocator.py)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -58,6 +58,7 @@ _EXPORTS = {
     "NonFiniteLossError": "engine.training.loop",
     "export_checkpoint": "engine.training.export",
     # system
+    "keep_freed_memory": "engine.allocator",
     "system_info": "engine.system",
     "Gpu": "engine.system",
     "device_name": "engine.system",

@@ -292,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:  # `jatsr` alone opens the app (app/cli.py); here: headless help
         parser.print_help()
         return EXIT_OK
+    from engine.allocator import keep_freed_memory
+
+    keep_freed_memory()
     from engine.codecs import CodecError
     from engine.modelfile import ModelFileError
     from engine.training.cli import run_export, run_train
