@@ -32,7 +32,8 @@ def main() -> int:
     parser.add_argument("--figures", type=int, default=4, help="draw the first N files")
     args = parser.parse_args()
     model = load_model(resolve_model_path("default"))
-    restorer = Restorer(model, SamplerConfig(), PipelineConfig(), "cpu")
+    sampler, pipeline = SamplerConfig(), PipelineConfig()
+    restorer = Restorer(model, sampler, pipeline, "cpu")
     args.out.mkdir(parents=True, exist_ok=True)
     rows, figures = [], []
     for i, path in enumerate(args.files):
@@ -58,8 +59,9 @@ def main() -> int:
                                     f"{path.name}: detected cutoff {result.cutoff_hz:.0f} Hz")
             figures.append(f"![{path.name}]({name})")
     lines = ["# Real low-rate recordings (no reference)", "",
-             f"- **model**: {model.name}, default sampling (8 Euler steps, warm start at t = 0.85 "
-             "below 12 kHz)",
+             f"- **model**: {model.name}, default sampling ({sampler.steps} {sampler.solver} "
+             f"steps, warm start at t = {sampler.prior_t:g} for cutoffs up to "
+             f"{sampler.prior_max_cutoff_hz:g} Hz, {pipeline.phase_iters} Griffin-Lim iterations)",
              f"- **date**: {datetime.now():%Y-%m-%d %H:%M}",
              f"- **hardware**: {hardware_summary('cpu')}",
              "- **command**: `python bench/real_inputs.py " + " ".join(p.name for p in args.files)
