@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "finetune/base_model": "",
     "finetune/steps": 2000,
     "finetune/batch_size": 8,
+    "finetune/max_minutes": 0,  # 0: no time limit; else stop then, LR decay fitted to it
     "finetune/out_dir": "",
     "window/geometry": QByteArray(),
     "window/state": QByteArray(),

@@ -80,8 +80,15 @@ class FineTunePage(QWidget):
         self.steps_spin = QSpinBox(minimum=1, maximum=1_000_000, singleStep=500,
                                    value=s.get("finetune/steps"))
         self.batch_spin = QSpinBox(minimum=1, maximum=512, value=s.get("finetune/batch_size"))
+        self.minutes_spin = QSpinBox(minimum=0, maximum=7 * 24 * 60, singleStep=15,
+                                     value=int(s.get("finetune/max_minutes")), suffix=" min")
+        self.minutes_spin.setSpecialValueText("none")
+        self.minutes_spin.setToolTip(
+            "Stop after this long with a checkpoint; the learning rate's decay is planned from "
+            "the measured speed to end then (Steps becomes an upper bound)")
         form.addRow("Steps", self.steps_spin)
         form.addRow("Batch", self.batch_spin)
+        form.addRow("Time limit", self.minutes_spin)
         self.out_label = QLabel()
         self.out_label.setWordWrap(True)
         out = QPushButton("Run folder…")
@@ -203,7 +210,7 @@ class FineTunePage(QWidget):
         folders = tuple(self.folder_list.item(i).text() for i in range(self.folder_list.count()))
         return FineTuneParams(folders, base, self.steps_spin.value(),
                               self.batch_spin.value(), self.out_dir(),
-                              s.get("processing/device"))
+                              s.get("processing/device"), float(self.minutes_spin.value()))
 
     # ---- slots ----
     @Slot()
@@ -221,6 +228,7 @@ class FineTunePage(QWidget):
         self.settings.set("finetune/folders", list(params.folders))
         self.settings.set("finetune/steps", params.steps)
         self.settings.set("finetune/batch_size", params.batch_size)
+        self.settings.set("finetune/max_minutes", int(params.max_minutes))
         for steps, values in self._series.values():
             steps.clear()
             values.clear()

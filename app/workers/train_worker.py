@@ -35,6 +35,7 @@ class FineTuneParams:
     batch_size: int
     out_dir: Path
     device: str = "auto"
+    max_minutes: float = 0.0  # > 0: stop after this long, the LR decay fitted to end then
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def engine_trainer(params: FineTuneParams) -> TrainerLike:
     # From a base model: the fine-tune preset (lower LR, short warm-up); else a fresh run.
     preset = FINETUNE if base is not None else TrainConfig()
     train = dataclasses.replace(preset, steps=params.steps, batch_size=params.batch_size)
+    if params.max_minutes > 0:
+        train = dataclasses.replace(train, max_minutes=params.max_minutes, fit_schedule=True)
     return Trainer(run=None, train=train,
                    data=DataConfig(folders=params.folders), out_dir=params.out_dir,
                    device=params.device, base_model=base)

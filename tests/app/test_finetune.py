@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -75,6 +76,8 @@ def window(qtbot: QtBot, settings: Settings, tmp_path: Path) -> Iterator[MainWin
 def test_start_plots_stop_and_export(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     page = window.finetune
     assert page.start_button.isEnabled() and not page.stop_button.isEnabled()
+    assert page.minutes_spin.text() == "none"  # no time limit unless asked
+    page.minutes_spin.setValue(45)
     page.start_button.click()
     assert page.stop_button.isEnabled() and not page.start_button.isEnabled()
     qtbot.waitUntil(lambda: len(page._series.get("val/lsd", ([], []))[0]) >= 2, timeout=10_000)
@@ -83,6 +86,7 @@ def test_start_plots_stop_and_export(qtbot: QtBot, window: MainWindow, tmp_path:
     assert (trainer.params.steps, trainer.params.batch_size) == (100_000, 4)
     assert trainer.params.out_dir == tmp_path / "runs"
     assert trainer.params.base_model == "default"  # the current model, resolved by the engine
+    assert trainer.params.max_minutes == 45.0 and window.settings.get("finetune/max_minutes") == 45
     def plotted() -> int:
         x, _ = page.curves["loss/flow"].getData()
         return 0 if x is None else len(x)
@@ -180,3 +184,18 @@ def test_a_real_tiny_run_starts_stops_and_exports(qtbot: QtBot, settings: Settin
     qtbot.waitUntil(lambda: w.settings.get("processing/model") != "default", timeout=30_000)
     assert read_model_config(w.settings.get("processing/model"))["format"] == "jatsr-model"
     w.close()
+
+
+def test_the_time_limit_fits_the_engine_schedule(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from app.workers.train_worker import engine_trainer
+    from tests.engine.conftest import synth_clip
+
+    for i in range(3):
+        sf.write(tmp_path / f"clip{i}.wav", synth_clip(3.0, seed=i), 44100)
+    params = FineTuneParams((str(tmp_path),), "default", 500, 2, tmp_path / "run", "cpu", 20.0)
+    train = engine_trainer(params).train_cfg
+    assert (train.max_minutes, train.fit_schedule, train.steps) == (20.0, True, 500)
+    unlimited = engine_trainer(dataclasses.replace(params, max_minutes=0.0)).train_cfg
+    assert unlimited.max_minutes is None and not unlimited.fit_schedule
