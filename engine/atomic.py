@@ -8,16 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
-    """Call write(tmp) on a new file beside `path`, then rename it over `path`.
+def new_temp_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """Create an empty, hidden, uniquely named file next to `path` and return its path.
 
-    The temporary file is created with O_EXCL and mode 0o666, so the result gets the user's
-    umask like any other file (tempfile.mkstemp's 0o600 made shared model files unreadable to
-    other users); on any error it is removed and `path` is left as it was.
+    O_EXCL never clobbers anything; mode 0o666 lets the user's umask apply, so the file renamed
+    over `path` later is readable like any other (tempfile.mkstemp's 0o600 made shared model
+    files unreadable to other users).
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return tmp
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+    """Call write(tmp) on a new file beside `path` (`new_temp_beside`), then rename it over
+    `path`; on any error the temporary file is removed and `path` is left as it was."""
+    path = Path(path)
+    tmp = new_temp_beside(path)
     try:
         write(str(tmp))
         os.replace(tmp, path)

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import math
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 import soxr
+
+from engine.atomic import new_temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -303,9 +304,7 @@ class AtomicWriter:
         parent = self.path.parent
         if not parent.is_dir():
             raise AudioOutputError(self.path, f"output directory {parent} does not exist")
-        tmp = parent / f".{self.path.name}.{secrets.token_hex(4)}.part"
-        # O_EXCL never clobbers; mode 0o666 lets the umask apply (mkstemp's 0o600 would not)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        tmp = new_temp_beside(self.path, ".part")
         self._tmp = tmp
         try:
             self._file = sf.SoundFile(tmp, "w", samplerate=self.sample_rate, channels=self.channels,
