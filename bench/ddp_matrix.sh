@@ -6,7 +6,8 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs
+# "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 tag=${1:-matrix}
@@ -30,11 +31,44 @@ run() {  # run NAME NPROC ARGS...
   fi
 }
 
-if [ "$part" = single ]; then
+case "$part" in
+single)
   run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
   run 1gpu-compiled 1 --compile
   run 1gpu-devfilter 1 --compile --device-filter
-else
+  ;;
+scale)  # same settings on 1, 2 and 4 GPUs: compiled as one graph (split off), then eager
+  run 1gpu-compiled 1 --compile  # fills the inductor cache the ranks below reuse
+  for g in 2 4; do
+    [ "$g" -le "$gpus" ] && run "${g}gpu-inner" "$g" --compile --ddp-inner-compile
+  done
+  for g in 1 2 4; do
+    [ "$g" -le "$gpus" ] && run "${g}gpu-eager" "$g"
+  done
+  ;;
+graphs)  # CUDA graphs (reduce-overhead) inside DDP; the 4-GPU all-reduce in bf16 or big buckets
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
+  if [ "$gpus" -ge 4 ]; then
+    run 4gpu-inner-bf16comm 4 --compile --ddp-inner-compile --comm-bf16
+    run 4gpu-inner-bucket256 4 --compile --ddp-inner-compile --bucket-mb 256
+  fi
+  for g in 2 4; do
+    [ "$g" -le "$gpus" ] && run "${g}gpu-inner-graphs" "$g" --compile --ddp-inner-compile \
+      --compile-mode reduce-overhead
+  done
+  run 1gpu-compiled-again 1 --compile  # run-to-run spread of the scaling baseline
+  ;;
+outer)  # compile(DDP(net)) with 256 MB buckets: ~5 graph pieces, all-reduce overlapping
+  python3 bench/matmul_peak.py
+  [ -n "${OUT:-}" ] && cp bench/results/matmul_peak_*.jsonl "$OUT/"
+  for g in 4 2; do
+    [ "$g" -le "$gpus" ] || continue
+    run "${g}gpu-outer-bucket256-graphs" "$g" --compile --bucket-mb 256 \
+      --compile-mode reduce-overhead
+    run "${g}gpu-outer-bucket256" "$g" --compile --bucket-mb 256
+  done
+  ;;
+*)
   run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead  # the scaling baseline
   for g in 2 4; do
     [ "$g" -le "$gpus" ] || continue
@@ -42,4 +76,5 @@ else
     run "${g}gpu-inner" "$g" --compile --ddp-inner-compile
     run "${g}gpu-eager" "$g"
   done
-fi
+  ;;
+esac

@@ -80,6 +80,7 @@ def main() -> None:
                         help="DDP(compile(net)) instead of compile(DDP(net))")
     parser.add_argument("--comm-bf16", action="store_true",
                         help="DDP: all-reduce the gradients in bf16 (half the bytes)")
+    parser.add_argument("--bucket-mb", type=float, help="DDP bucket size (default 25 MB)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
@@ -97,7 +98,8 @@ def main() -> None:
     inner = args.compile and args.ddp_inner_compile and info.active
     # DDP(compile(net)) as one graph (DistInfo.compile says why); the "model" scope compiles
     # DDP(net) further down unless inner
-    model_fn = (info.compile(net, args.compile_mode, "inner") if inner else info.wrap(net))
+    model_fn = (info.compile(net, args.compile_mode, "inner", args.bucket_mb) if inner
+                else info.wrap(net, args.bucket_mb))
     if args.comm_bf16 and info.active:
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         model_fn.register_comm_hook(None, default_hooks.bf16_compress_hook)
@@ -191,7 +193,7 @@ def main() -> None:
         "device_index": dev.index, "cpu": cpu_budget(),
         "date": dt.date.today().isoformat(), "tag": args.tag,
         "fused_clip": args.fused_clip, "ema_every": args.ema_every, "sync_loss": args.sync_loss,
-        "comm_bf16": args.comm_bf16,
+        "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
         "compile_scope": args.compile_scope if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,

@@ -56,10 +56,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--compile-mode", default="default",
                    choices=["default", "reduce-overhead", "max-autotune"],
-                   help="reduce-overhead: CUDA graphs (fastest on one GPU; untried with --gpus)")
+                   help="reduce-overhead: CUDA graphs (the fastest, on one GPU and with --gpus)")
     p.add_argument("--compile-ddp", default="outer", choices=["outer", "inner"],
                    help="with --gpus > 1: compile DDP(net) (outer) or wrap compile(net) in DDP "
                         "(inner)")
+    p.add_argument("--ddp-bucket-mb", type=float, default=None, metavar="MB",
+                   help="with --gpus > 1: DDP's gradient bucket size (default: 256 compiled, "
+                        "25 eager)")
     p.add_argument("--ema-every", type=int, default=1,
                    help="update the EMA every k-th step with decay^k")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
@@ -76,6 +79,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
                  "grad_accum": args.grad_accum, "compile": args.compile,
                  "degrade_on": args.degrade_on,
                  "compile_mode": args.compile_mode, "compile_ddp": args.compile_ddp,
+                 "ddp_bucket_mb": args.ddp_bucket_mb,
                  "ema_every": args.ema_every,
                  "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard,
                  "max_minutes": args.max_minutes, "fit_schedule": args.fit_schedule}

@@ -111,8 +111,9 @@ class Trainer:
         self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
         self.objective = FlowObjective(self.run.flow)
         self.noise = torch.Generator(self.device).manual_seed(train.seed * 1000 + self.dist.rank)
-        self.model_fn = (self.dist.compile(self.net, train.compile_mode, train.compile_ddp)
-                         if train.compile else self.dist.wrap(self.net))
+        self.model_fn = (self.dist.compile(self.net, train.compile_mode, train.compile_ddp,
+                                           train.ddp_bucket_mb)
+                         if train.compile else self.dist.wrap(self.net, train.ddp_bucket_mb))
         self.val_set = ValidationSet.build(self.corpus.val, data) if self.dist.is_main else None
         self.logger = MetricLogger(self.out_dir, enabled=self.dist.is_main,
                                    tensorboard=train.tensorboard)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -253,3 +254,37 @@ def test_single_process_compile_wraps_no_ddp():
     for order in ("outer", "inner"):
         compiled = DistInfo.single().compile(net, "default", order)
         assert getattr(compiled, "_orig_mod", None) is net  # torch.compile's wrapper, no DDP
+
+
+def test_ddp_bucket_size_defaults_to_large_buckets_when_compiled(monkeypatch):
+    from torch import nn
+
+    from engine.training import distributed
+    from engine.training.distributed import COMPILED_BUCKET_MB, DistInfo
+
+    made = []
+
+    def fake_ddp(net, **kwargs):
+        made.append(kwargs.get("bucket_cap_mb"))
+        return net
+
+    monkeypatch.setattr(distributed, "DistributedDataParallel", fake_ddp)
+    monkeypatch.setattr(torch, "compile", lambda net, mode=None: net)
+    info = DistInfo(0, 2, 0, torch.device("cpu"))  # "two ranks", no process group needed here
+    net = nn.Linear(2, 2)
+    info.wrap(net)  # eager: DDP's own default
+    info.compile(net, "default", "outer")
+    info.compile(net, "default", "inner", 64.0)
+    assert made == [None, COMPILED_BUCKET_MB, 64.0]
+
+
+def test_ddp_bucket_flag_reaches_the_config():
+    from engine.config import TrainConfig
+    from engine.training.cli import add_train_arguments, train_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--data", "d", "--out", "o", "--ddp-bucket-mb", "100"])
+    assert train_config_from_args(args).ddp_bucket_mb == 100.0
+    with pytest.raises(ValueError, match="ddp_bucket_mb"):
+        TrainConfig(ddp_bucket_mb=0)
