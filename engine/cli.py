@@ -54,6 +54,9 @@ def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
                         "with --cond-drop; runs the network twice per step)")
     p.add_argument("--phase-iters", type=int, default=PipelineConfig.phase_iters, metavar="N",
                    help="Griffin-Lim iterations for the generated band's phase (STFT codec)")
+    p.add_argument("--transition-hz", type=float, default=PipelineConfig.transition_hz,
+                   metavar="HZ", help="width of the crossfade from the kept band to the "
+                                      "generated one, above the cutoff (0: a hard switch)")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--replace-above-cutoff", action="store_true",
@@ -70,7 +73,7 @@ def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any
                             prior_max_cutoff_hz=args.prior_max_cutoff, seed=args.seed)
     return Restorer(model, sampler, PipelineConfig(
         keep_louder_input=not args.replace_above_cutoff, phase_iters=args.phase_iters,
-        **pipeline), device)
+        transition_hz=args.transition_hz, **pipeline), device)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +197,8 @@ def _eval_command_line(args: argparse.Namespace) -> str:
         words += ["--guidance", f"{args.guidance:g}"]
     if args.phase_iters != PipelineConfig.phase_iters:
         words += ["--phase-iters", str(args.phase_iters)]
+    if args.transition_hz != PipelineConfig.transition_hz:
+        words += ["--transition-hz", f"{args.transition_hz:g}"]
     return "jatsr eval " + shlex.join(words)
 
 

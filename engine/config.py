@@ -12,6 +12,12 @@ from typing import Any, Literal
 
 SAMPLE_RATE = 44100  # every codec works at 44.1 kHz
 HOP_SAMPLES = 512  # latent frame hop: 86.13 frames/s
+# crossfade width from the kept band to the generated one, above the cutoff; the input is
+# near-silent there, so a wide fade only dims the generated band's start. small-v3, 24 files
+# (docs/training_log.md): LSD 8k / 16k / 22.05k / lp16k at 300 Hz 1.403 / 1.118 / 1.011 / 0.937,
+# at 100 Hz 1.396 / 1.112 / 1.009 / 0.933 (kept band vs input <= 0.0022); 0 Hz is ~0.002 lower
+# still, but the hard switch leaks into the kept band (0.011-0.024)
+TRANSITION_HZ = 100.0
 LATENT_CHANNELS = 1024  # C, for the STFT codec and DAC alike
 
 Positions = Literal["rope", "learned"]
@@ -136,7 +142,7 @@ class PipelineConfig:
     overlap_s: float = 0.5  # crossfade between consecutive chunks
     batch_size: int = 8  # chunks (x channels) per model call
     cutoff_hz: float | None = None  # None: detect from the input's spectrum
-    transition_hz: float = 300.0  # crossfade width between kept and generated band
+    transition_hz: float = TRANSITION_HZ  # crossfade width between kept and generated band
     # above the cutoff, keep the input wherever it is louder than the generated band (content
     # a lossy encoder left above its long-term edge in some frames); False: generate it all
     keep_louder_input: bool = True
@@ -200,9 +206,10 @@ class TrainConfig:
     # buckets so all-reduce overlaps backward), "inner" wraps compile(net) in DDP (one graph,
     # Dynamo's per-bucket split off; gradients all-reduced after the compiled backward)
     compile_ddp: CompileDDP = "outer"
-    # DDP gradient bucket size in MB; None: 256 when compiled (5 graph pieces instead of ~46:
-    # "outer" on 4 x H200 went 9.8 -> 24.5 steps/s a GPU, 40.2 with CUDA graphs), DDP's own
-    # 25 MB in eager mode (small buckets start the all-reduce early in the backward)
+    # DDP gradient bucket size in MB; None: 256 when compiled (v2: 1.16 GB of gradients in ~5
+    # buckets; at DDP's 25 MB Dynamo cut the network into 34 pieces and compiled DDP ran at eager
+    # speed, 9.3-9.8 steps/s a GPU on H100s; at 256 MB on 4 x H200 24.5, 40.2 with CUDA graphs),
+    # DDP's own 25 MB in eager mode (small buckets start the all-reduce early in the backward)
     ddp_bucket_mb: float | None = None
     num_workers: int = 4  # DataLoader workers per process
     # where IIR / brick-wall / MP3-like degradations run: "workers" (CPU), "device" (batched on

@@ -44,7 +44,7 @@ import torch
 from scipy.ndimage import uniform_filter1d
 
 from engine.codecs.bands import BIN_HZ, N_FFT, analyze, keep_weights, synthesize
-from engine.config import HOP_SAMPLES, SAMPLE_RATE
+from engine.config import HOP_SAMPLES, SAMPLE_RATE, TRANSITION_HZ
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class SBRConfig:
     top_hz: float = 19000.0  # the natural ceiling of full-band material ...
     top_decay_db: float = 20.0  # ... above which the envelope falls this much per kHz
     active_db: float = 50.0  # frames within this of the loudest (fit band) shape the slope
-    transition_hz: float = 300.0  # crossfade above the cutoff, as the pipeline's default
+    transition_hz: float = TRANSITION_HZ  # crossfade above the cutoff, as the pipeline's
 
     def __post_init__(self) -> None:
         checks = {

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from engine.config import HOP_SAMPLES, LATENT_CHANNELS, SAMPLE_RATE
+from engine.config import HOP_SAMPLES, LATENT_CHANNELS, SAMPLE_RATE, TRANSITION_HZ
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Codec(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
-               cutoff_hz: float | None = None, transition_hz: float = 300.0,
+               cutoff_hz: float | None = None, transition_hz: float = TRANSITION_HZ,
                phase_iters: int = 32, generator: torch.Generator | None = None,
                keep_louder: bool = False) -> Tensor:
         """Normalised latent (B, C, T) -> waveform (B, 1, length), optionally over a kept band

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from engine.codecs import bands
 from engine.codecs.base import Codec, CodecError, MissingWeightsError
+from engine.config import TRANSITION_HZ
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class DACCodec(Codec):
 
     @torch.no_grad()
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
-               cutoff_hz: float | None = None, transition_hz: float = 300.0,
+               cutoff_hz: float | None = None, transition_hz: float = TRANSITION_HZ,
                phase_iters: int = 32, generator: torch.Generator | None = None,
                keep_louder: bool = False) -> Tensor:
         """Normalised z (B, C, T) -> waveform (B, 1, length); `keep` below `cutoff_hz`."""

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from engine.codecs import bands
 from engine.codecs.base import Codec
+from engine.config import TRANSITION_HZ
 
 PHASE_INITS = ("pv", "copy", "random", "zero")
 TWO_PI = 2.0 * math.pi
@@ -107,7 +108,7 @@ class STFTCodec(Codec):
 
     @torch.no_grad()
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
-               cutoff_hz: float | None = None, transition_hz: float = 300.0,
+               cutoff_hz: float | None = None, transition_hz: float = TRANSITION_HZ,
                phase_iters: int = 32, generator: torch.Generator | None = None,
                keep_louder: bool = False) -> Tensor:
         """Normalised latent (B, F, T) -> waveform (B, 1, length); `keep` below `cutoff_hz`

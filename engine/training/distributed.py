@@ -80,7 +80,7 @@ class DistInfo:
         """torch.compile and (with several processes) DDP around net, in `order`.
 
         "outer" compiles DDP(net): Dynamo's DDP optimizer splits the graph at the gradient
-        buckets so their all-reduces overlap the backward. At DDP's 25 MB buckets that is ~46
+        buckets so their all-reduces overlap the backward. At DDP's 25 MB buckets that was 34
         compiled pieces a step for the v2 preset and no faster than eager, so compiled runs
         default to COMPILED_BUCKET_MB. "inner" wraps compile(net) in DDP as one graph (the
         split turned off) and all-reduces after the compiled backward: nothing overlaps.

@@ -119,3 +119,23 @@ def test_default_model_is_shipped_and_restores_a_phone_clip(tmp_path):
                  "cpu"]) == 0
     y, rate = sf.read(tmp_path / "in.jatsr.wav")
     assert rate == SAMPLE_RATE and abs(len(y) - SAMPLE_RATE) <= 1
+
+
+def test_transition_flag_reaches_the_pipeline(tmp_path, tiny_model_path, monkeypatch):
+    from engine import pipeline
+
+    seen = []
+    real = pipeline.Restorer.__init__
+
+    def spy(self, model, sampler=None, cfg=None, device="cpu"):
+        seen.append(cfg.transition_hz)
+        real(self, model, sampler, cfg, device)
+
+    monkeypatch.setattr(pipeline.Restorer, "__init__", spy)
+    src = _input(tmp_path, 16000, 1, 0.2)
+    rc = main(["upsample", str(src), "-o", str(tmp_path / "out"), "--model",
+               str(tiny_model_path), "--steps", "1", "--device", "cpu", "--transition-hz", "0"])
+    assert rc == 0 and seen == [0.0] and (tmp_path / "out" / "in.wav").exists()
+    rc = main(["upsample", str(src), "-o", str(tmp_path / "bad"), "--model",
+               str(tiny_model_path), "--transition-hz", "-5"])
+    assert rc != 0
