@@ -61,7 +61,8 @@ def main() -> int:
     lines = ["# Real low-rate recordings (no reference)", "",
              f"- **model**: {model.name}, default sampling ({sampler.steps} {sampler.solver} "
              f"steps, warm start at t = {sampler.prior_t:g} for cutoffs up to "
-             f"{sampler.prior_max_cutoff_hz:g} Hz, {pipeline.phase_iters} Griffin-Lim iterations)",
+             f"{sampler.prior_max_cutoff_hz:g} Hz, {pipeline.phase_iters} Griffin-Lim iterations, "
+             f"{pipeline.transition_hz:g} Hz crossfade)",
              f"- **date**: {datetime.now():%Y-%m-%d %H:%M}",
              f"- **hardware**: {hardware_summary('cpu')}",
              "- **command**: `python bench/real_inputs.py " + " ".join(p.name for p in args.files)
