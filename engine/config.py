@@ -15,7 +15,7 @@ HOP_SAMPLES = 512  # latent frame hop: 86.13 frames/s
 # crossfade width from the kept band to the generated one, above the cutoff; the input is
 # near-silent there, so a wide fade only dims the generated band's start. small-v3, 24 files
 # (docs/training_log.md): LSD 8k / 16k / 22.05k / lp16k at 300 Hz 1.403 / 1.118 / 1.011 / 0.937,
-# at 100 Hz 1.396 / 1.112 / 1.009 / 0.933 (kept band vs input <= 0.0022); 0 Hz is ~0.002 lower
+# at 100 Hz 1.392 / 1.110 / 1.009 / 0.933 (kept band vs input <= 0.003); 0 Hz is ~0.002 lower
 # still, but the hard switch leaks into the kept band (0.011-0.024)
 TRANSITION_HZ = 100.0
 LATENT_CHANNELS = 1024  # C, for the STFT codec and DAC alike

@@ -65,7 +65,7 @@ class SBRConfig:
     top_hz: float = 19000.0  # the natural ceiling of full-band material ...
     top_decay_db: float = 20.0  # ... above which the envelope falls this much per kHz
     active_db: float = 50.0  # frames within this of the loudest (fit band) shape the slope
-    transition_hz: float = TRANSITION_HZ  # crossfade above the cutoff, as the pipeline's
+    transition_hz: float = TRANSITION_HZ  # crossfade above the cutoff (the pipeline's)
 
     def __post_init__(self) -> None:
         checks = {

@@ -270,6 +270,9 @@ def test_ddp_bucket_size_defaults_to_large_buckets_when_compiled(monkeypatch):
 
     monkeypatch.setattr(distributed, "DistributedDataParallel", fake_ddp)
     monkeypatch.setattr(torch, "compile", lambda net, mode=None: net)
+    from torch import _dynamo  # "inner" turns Dynamo's DDP split off process-wide: restore it
+
+    monkeypatch.setattr(_dynamo.config, "optimize_ddp", _dynamo.config.optimize_ddp)
     info = DistInfo(0, 2, 0, torch.device("cpu"))  # "two ranks", no process group needed here
     net = nn.Linear(2, 2)
     info.wrap(net)  # eager: DDP's own default
