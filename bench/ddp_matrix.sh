@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|levers
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -67,6 +67,19 @@ outer)  # compile(DDP(net)) with 256 MB buckets: ~5 graph pieces, all-reduce ove
       --compile-mode reduce-overhead
     run "${g}gpu-outer-bucket256" "$g" --compile --bucket-mb 256
   done
+  ;;
+levers)  # the next tries for 4 GPUs (not run yet): bucket sizes with CUDA graphs, compiled
+  # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
+  if [ "$gpus" -ge 4 ]; then
+    for mb in 64 128; do
+      run "4gpu-outer-bucket${mb}-graphs" 4 --compile --bucket-mb "$mb" \
+        --compile-mode reduce-overhead
+    done
+    run 4gpu-outer-pyreducer 4 --compile --optimize-ddp python_reducer
+    run 4gpu-outer-pyreducer-graphs 4 --compile --optimize-ddp python_reducer \
+      --compile-mode reduce-overhead
+  fi
   ;;
 *)
   run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead  # the scaling baseline

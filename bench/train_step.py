@@ -81,6 +81,10 @@ def main() -> None:
     parser.add_argument("--comm-bf16", action="store_true",
                         help="DDP: all-reduce the gradients in bf16 (half the bytes)")
     parser.add_argument("--bucket-mb", type=float, help="DDP bucket size (default 25 MB)")
+    parser.add_argument("--optimize-ddp", default=None,
+                        choices=["ddp_optimizer", "python_reducer", "no_optimization"],
+                        help="Dynamo's DDP strategy for compile(DDP(net)); python_reducer traces "
+                             "DDP's reducer through compiled autograd (default: torch's)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
@@ -96,6 +100,12 @@ def main() -> None:
     ema = EMA(net, 0.999, every=args.ema_every)
     params = list(net.parameters())
     inner = args.compile and args.ddp_inner_compile and info.active
+    if args.optimize_ddp is not None:
+        from torch import _dynamo
+
+        _dynamo.config.optimize_ddp = args.optimize_ddp
+        if args.optimize_ddp == "python_reducer":  # it needs the backward compiled too
+            _dynamo.config.compiled_autograd = True
     # DDP(compile(net)) as one graph (DistInfo.compile says why); the "model" scope compiles
     # DDP(net) further down unless inner
     model_fn = (info.compile(net, args.compile_mode, "inner", args.bucket_mb) if inner
@@ -194,6 +204,7 @@ def main() -> None:
         "date": dt.date.today().isoformat(), "tag": args.tag,
         "fused_clip": args.fused_clip, "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
+        "optimize_ddp": args.optimize_ddp,
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
         "compile_scope": args.compile_scope if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
