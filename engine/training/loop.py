@@ -310,9 +310,10 @@ class Trainer:
                     last_val = self.step_idx
                     # validation is not training time; the log window keeps its steps and its
                     # data wait, so it keeps its clock too (resetting it made the wait share > 1)
-                    tick += _clock() - paused
+                    spent = _clock() - paused
+                    tick += spent
                     if budget is not None:
-                        budget.validated(_clock() - paused)
+                        budget.validated(spent)
                 if self.step_idx % cfg.ckpt_every == 0:
                     path = self.save()
                     saved_at = self.step_idx
