@@ -68,7 +68,7 @@ outer)  # compile(DDP(net)) with 256 MB buckets: ~5 graph pieces, all-reduce ove
     run "${g}gpu-outer-bucket256" "$g" --compile --bucket-mb 256
   done
   ;;
-levers)  # the next tries for 4 GPUs (not run yet): bucket sizes with CUDA graphs, compiled
+levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)
   run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
   if [ "$gpus" -ge 4 ]; then
@@ -76,9 +76,9 @@ levers)  # the next tries for 4 GPUs (not run yet): bucket sizes with CUDA graph
       run "4gpu-outer-bucket${mb}-graphs" 4 --compile --bucket-mb "$mb" \
         --compile-mode reduce-overhead
     done
-    run 4gpu-outer-pyreducer 4 --compile --optimize-ddp python_reducer
     run 4gpu-outer-pyreducer-graphs 4 --compile --optimize-ddp python_reducer \
       --compile-mode reduce-overhead
+    run 4gpu-outer-pyreducer 4 --compile --optimize-ddp python_reducer
   fi
   ;;
 *)

@@ -70,6 +70,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/last.pt")
     p.add_argument("--export", type=Path, default=None, metavar="MODEL",
                    help="write the final EMA model file here")
+    add_weights_argument(p)
+
+
+def add_weights_argument(p: argparse.ArgumentParser) -> None:
+    from engine.modelfile import WEIGHT_DTYPES
+
+    p.add_argument("--weights", choices=sorted(WEIGHT_DTYPES), default="float16",
+                   help="how the model file stores the weights (int8: one scale per matrix "
+                        "row, half the size of float16)")
+
+
+def weights_dtype(args: argparse.Namespace):  # -> torch.dtype
+    from engine.modelfile import WEIGHT_DTYPES
+
+    return WEIGHT_DTYPES[args.weights]
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -138,7 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.export is not None and dist_info.is_main:
-        print(f"exported {trainer.export(args.export)}")
+        print(f"exported {trainer.export(args.export, weights_dtype(args))}")
     dist_info.close()
     return 0
 
@@ -159,7 +174,8 @@ def _without_gpus_flag(argv: list[str]) -> list[str]:
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="a run folder or a checkpoint file (.pt)")
     p.add_argument("out", type=Path, help="model file to write (NAME or NAME.safetensors)")
-    p.add_argument("--fp32", action="store_true", help="store fp32 weights (default fp16)")
+    add_weights_argument(p)
+    p.add_argument("--fp32", action="store_true", help="the same as --weights float32")
     p.add_argument("--raw", action="store_true", help="export the raw weights, not the EMA")
 
 
@@ -169,7 +185,7 @@ def run_export(args: argparse.Namespace) -> int:
     from engine.training.export import export_checkpoint
 
     path = export_checkpoint(args.checkpoint, args.out, use_ema=not args.raw,
-                             dtype=torch.float32 if args.fp32 else torch.float16)
+                             dtype=torch.float32 if args.fp32 else weights_dtype(args))
     print(f"exported {path}")
     return 0
 

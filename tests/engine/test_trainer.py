@@ -16,7 +16,7 @@ import torch
 
 from engine.cli import main
 from engine.config import TrainConfig
-from engine.modelfile import load_model
+from engine.modelfile import load_model, read_model_config
 from engine.training.dataconfig import DataConfig
 from engine.training.loop import NonFiniteLossError, Trainer
 from tests.engine.conftest import lowpass, synth_clip, write_wav
@@ -119,13 +119,19 @@ def test_cli_train_export_then_upsample(data_dir, tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--preset", "tiny", "--data", str(data_dir), "--out", str(run),
                  "--steps", "6", "--batch", "2", "--workers", "0", "--crop-s", "1.5",
-                 "--val-every", "6", "--log-every", "3", "--device", "cpu"]) == 0
+                 "--val-every", "6", "--log-every", "3", "--device", "cpu",
+                 "--export", str(tmp_path / "model8"), "--weights", "int8"]) == 0
     assert main(["export", str(run), str(tmp_path / "model")]) == 0
     model = load_model(tmp_path / "model.safetensors")
     assert model.training["steps"] == 6 and model.run.model.width == 64
+    assert read_model_config(tmp_path / "model")["weights_dtype"] == "float16"
+    assert read_model_config(tmp_path / "model8")["weights_dtype"] == "int8"
     src = write_wav(tmp_path / "in.wav", lowpass(synth_clip(1.0), 8000), 44100)
-    assert main(["upsample", str(src), "--model", str(tmp_path / "model"), "--steps", "2"]) == 0
-    assert (tmp_path / "in.jatsr.wav").exists()
+    for name in ("model", "model8"):
+        out = tmp_path / name
+        assert main(["upsample", str(src), "--model", str(tmp_path / name), "--steps", "2",
+                     "-o", str(out)]) == 0
+        assert (out / "in.wav").exists()
 
 
 def test_fine_tune_records_provenance(data_dir, tmp_path, tiny_model_path):
