@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|levers
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -67,6 +67,12 @@ outer)  # compile(DDP(net)) with 256 MB buckets: ~5 graph pieces, all-reduce ove
       --compile-mode reduce-overhead
     run "${g}gpu-outer-bucket256" "$g" --compile --bucket-mb 256
   done
+  ;;
+mfu)  # one GPU: clip + AdamW compiled (Inductor's foreach kernels) instead of the fused kernel
+  run 1gpu-cudagraphs-loss 1 --compile --compile-scope loss --compile-mode reduce-overhead
+  run 1gpu-cudagraphs-loss-optc 1 --compile --compile-scope loss --compile-mode reduce-overhead \
+    --compile-optimizer
+  run 1gpu-cudagraphs-optc 1 --compile --compile-mode reduce-overhead --compile-optimizer
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)
