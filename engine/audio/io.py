@@ -21,6 +21,7 @@ import soundfile as sf
 import soxr
 
 from engine.atomic import new_temp_beside
+from engine.audio.rolloff import RolloffStream, compensation_taps, flatten_upsampled
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,11 @@ def resampled_length(frames: int, rate_in: int, rate_out: int) -> int:
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Resample float `(Ch, S)` audio with soxr to float32 `(Ch, resampled_length(S, ...))`."""
+    """Resample float `(Ch, S)` audio with soxr to float32 `(Ch, resampled_length(S, ...))`.
+
+    Upsampling is flat to ~0.95 x the input's Nyquist (`engine.audio.rolloff`): the top of the
+    input's band is not dulled on the way up.
+    """
     if x.ndim != 2:
         raise ValueError(f"x: expected (Ch, S), got shape {x.shape}")
     for rate in (rate_in, rate_out):
@@ -120,7 +125,8 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     if rate_in == rate_out:
         return x
     y = soxr.resample(np.ascontiguousarray(x.T), rate_in, rate_out, quality=RESAMPLE_QUALITY)
-    return np.ascontiguousarray(_fit_length(y, resampled_length(x.shape[1], rate_in, rate_out)).T)
+    y = np.ascontiguousarray(_fit_length(y, resampled_length(x.shape[1], rate_in, rate_out)).T)
+    return flatten_upsampled(y, rate_in, rate_out, RESAMPLE_QUALITY)  # (Ch, S'): edge undone
 
 
 def probe(path: PathLike, *, min_duration_s: float = MIN_DURATION_S) -> AudioInfo:
@@ -179,9 +185,12 @@ def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
                  ) -> Iterator[np.ndarray]:
     rate_out = info.sample_rate if sample_rate is None else sample_rate
     resampling = rate_out != info.sample_rate
+    flat = None
     if resampling:
         stream = soxr.ResampleStream(info.sample_rate, rate_out, info.channels,
                                      dtype="float32", quality=RESAMPLE_QUALITY)
+        taps = compensation_taps(info.sample_rate, rate_out, RESAMPLE_QUALITY)  # None: not up
+        flat = None if taps is None else RolloffStream(taps, info.channels)
     frames_read = frames_out = 0
     try:
         with sf.SoundFile(info.path) as f:
@@ -195,7 +204,11 @@ def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
                     block = stream.resample_chunk(block)
                 if block.shape[0]:
                     frames_out += block.shape[0]
-                    yield np.ascontiguousarray(block.T)  # (Ch, n)
+                    out = np.ascontiguousarray(block.T)  # (Ch, n)
+                    if flat is not None:
+                        out = flat.process(out)  # (Ch, n') lags by the FIR's delay
+                    if out.shape[1]:
+                        yield out
     except (sf.LibsndfileError, RuntimeError) as e:
         raise UnreadableAudio(info.path, f"decoding failed ({_reason(e)})") from e
     if frames_read == 0:
@@ -204,8 +217,11 @@ def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
         tail = stream.resample_chunk(np.zeros((0, info.channels), np.float32), last=True)
         # soxr's filter delay keeps the output before the flush below the total
         n_missing = resampled_length(frames_read, info.sample_rate, rate_out) - frames_out
-        if n_missing > 0:
-            yield np.ascontiguousarray(_fit_length(tail, n_missing).T)
+        rest = np.ascontiguousarray(_fit_length(tail, max(n_missing, 0)).T)  # (Ch, n)
+        if flat is not None:  # the FIR's held-back outputs: as many as went in
+            rest = np.concatenate([flat.process(rest), flat.flush()], axis=1)
+        if rest.shape[1]:
+            yield rest
 
 
 def read_segments(path: PathLike, segment_frames: int, max_segments: int) -> Iterator[np.ndarray]:

@@ -209,7 +209,7 @@ class ValidationSet:
         """Deterministic crops (evenly spaced, mixdown, levelled to target, no random gain).
 
         Accepts `(entries, cache, cfg)` and `(entries, cfg)`. `family="resample"` gives the LR
-        a real file of rate 2 x cutoff has (its -6 dB edge is 0.95 x the cutoff, soxr's).
+        a real file of rate 2 x cutoff has (its -6 dB edge is 0.956 x the cutoff, the resampler's).
         """
         if isinstance(cache, DataConfig):
             cache, cfg = None, cache

@@ -17,8 +17,10 @@ Cutoff convention: `cutoff_hz` is the -6 dB point of the whole degradation (ampl
 which is where `engine.audio.cutoff.detect_cutoff` puts a band edge (its knee is the highest
 frequency within 6 dB of the passband). IIR designs are shifted so their effective response
 (squared when zero-phase) crosses -6 dB there; the brick-wall and MP3 ramps are centred on it.
-For `resample` the edge is soxr's: the down-and-up VHQ chain is -6 dB at 0.950 x the low
-rate's Nyquist (measured), so a 16 kHz round trip reports 7600 Hz, not 8000 Hz.
+For `resample` the edge is the resampler's: soxr VHQ down, then `engine.audio.io.resample` up
+(soxr with its own roll-off undone, `engine.audio.rolloff`) is -6 dB at 0.956 x the low rate's
+Nyquist (measured on white noise; 0.950 with plain soxr up), so a 16 kHz round trip reports
+7650 Hz, not 8000 Hz.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 FAMILIES = ("butter", "cheby1", "cheby2", "ellip", "brickwall", "resample", "mp3")
 IIR_FAMILIES = ("butter", "cheby1", "cheby2", "ellip")
 STANDARD_RATES = (8000, 16000, 22050, 32000)  # Hz: low-rate files the named cutoffs stand for
-SOXR_BANDWIDTH = 0.95  # -6 dB point of the soxr VHQ down+up chain / low rate's Nyquist
+SOXR_BANDWIDTH = 0.956  # -6 dB point of the resample down+up chain / low rate's Nyquist
 EDGE_DB = 20 * math.log10(2)  # 6.02 dB: the attenuation that defines the cutoff
 MP3_HOP = 576  # MP3 granule
 MP3_HOLE_BAND = 0.25  # holes fall in the top quarter of the passband
