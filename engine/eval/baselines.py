@@ -3,8 +3,8 @@
 Both take band-limited audio `(Ch, S)` at its own rate and return `(Ch, S')` at 44.1 kHz, as
 `Restorer.iter_array` does, so the three systems see the same input and are timed alike.
 
-`sinc`: the input resampled to 44.1 kHz (soxr, as the pipeline reads files); nothing is
-generated above the cutoff. This is what a player does with a low-rate file.
+`sinc`: the input resampled to 44.1 kHz (soxr, its own roll-off undone, as the pipeline reads
+files); nothing is generated above the cutoff. This is what a player does with a low-rate file.
 
 `dsp`: the input resampled to 44.1 kHz, its cutoff detected as the pipeline does, then spectral
 band replication with envelope extrapolation (`engine/sbr.py`, which describes the method).

@@ -6,8 +6,9 @@ is simulated from the reference, every system restores it to 44.1 kHz through it
 cutoff detected on the input) is scored against the reference. Wall time and real-time factor
 (wall time / excerpt duration) are recorded per input and system, and `lsd_kept`: LSD below
 the cutoff against the input itself (sinc-resampled), which is 0 when a system leaves the kept
-band untouched (LSD below the cutoff against the reference also counts the resampler's roll-off
-just below the detected cutoff, which no system can undo).
+band untouched (LSD below the cutoff against the reference also counts the roll-off the
+simulated input got from being resampled down, just below the detected cutoff, which no system
+can undo; the upsampler's own roll-off is undone, `engine.audio.rolloff`).
 
 Conditions: resampled down with soxr VHQ (`engine.audio.io.resample`, the pipeline's resampler)
 to 8 kHz, 16 kHz and 22.05 kHz; and 44.1 kHz low-passed at 16 kHz with a steep zero-phase
