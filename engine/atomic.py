@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     path = Path(path)
     tmp = new_temp_beside(path)
     try:
+        mode = stat.S_IMODE(tmp.stat().st_mode)  # 0o666 less the umask
         write(str(tmp))
+        os.chmod(tmp, mode)  # a writer that replaced the file (safetensors does) made it 0o600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -33,3 +33,17 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         write_atomically(path, broken)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_a_writer_that_replaces_the_file_still_gets_the_umask_mode(tmp_path):
+    """safetensors' save_file writes its own 0o600 file over the temporary one."""
+    import torch
+    from safetensors.torch import save_file
+
+    old = os.umask(0o022)
+    try:
+        path = write_atomically(tmp_path / "m.safetensors",
+                                lambda tmp: save_file({"w": torch.zeros(3)}, tmp))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
