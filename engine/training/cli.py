@@ -7,8 +7,12 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.config import FINETUNE, TrainConfig
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +85,7 @@ def add_weights_argument(p: argparse.ArgumentParser) -> None:
                         "row, half the size of float16)")
 
 
-def weights_dtype(args: argparse.Namespace):  # -> torch.dtype
+def weights_dtype(args: argparse.Namespace) -> torch.dtype:
     from engine.modelfile import WEIGHT_DTYPES
 
     return WEIGHT_DTYPES[args.weights]
