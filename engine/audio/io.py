@@ -21,7 +21,7 @@ import soundfile as sf
 import soxr
 
 from engine.atomic import new_temp_beside
-from engine.audio.rolloff import RolloffStream, compensation_taps, flatten_upsampled
+from engine.audio.rolloff import RolloffStream, compensation_taps, precompensate
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,9 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     if rate_in == rate_out:
         return x
+    x = precompensate(x, rate_in, rate_out, RESAMPLE_QUALITY)  # (Ch, S): soxr's edge undone
     y = soxr.resample(np.ascontiguousarray(x.T), rate_in, rate_out, quality=RESAMPLE_QUALITY)
-    y = np.ascontiguousarray(_fit_length(y, resampled_length(x.shape[1], rate_in, rate_out)).T)
-    return flatten_upsampled(y, rate_in, rate_out, RESAMPLE_QUALITY)  # (Ch, S'): edge undone
+    return np.ascontiguousarray(_fit_length(y, resampled_length(x.shape[1], rate_in, rate_out)).T)
 
 
 def probe(path: PathLike, *, min_duration_s: float = MIN_DURATION_S) -> AudioInfo:
@@ -200,28 +200,25 @@ def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
                     break
                 _check_finite(info.path, block, info.sample_rate, frames_read)
                 frames_read += block.shape[0]
+                if flat is not None:  # (n', Ch): lags by the FIR's delay until the flush
+                    block = np.ascontiguousarray(flat.process(block.T).T)
                 if resampling:
                     block = stream.resample_chunk(block)
                 if block.shape[0]:
                     frames_out += block.shape[0]
-                    out = np.ascontiguousarray(block.T)  # (Ch, n)
-                    if flat is not None:
-                        out = flat.process(out)  # (Ch, n') lags by the FIR's delay
-                    if out.shape[1]:
-                        yield out
+                    yield np.ascontiguousarray(block.T)  # (Ch, n)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise UnreadableAudio(info.path, f"decoding failed ({_reason(e)})") from e
     if frames_read == 0:
         raise EmptyAudio(info.path, "no audio frames could be decoded")
     if resampling:
-        tail = stream.resample_chunk(np.zeros((0, info.channels), np.float32), last=True)
+        held = (np.zeros((0, info.channels), np.float32) if flat is None
+                else np.ascontiguousarray(flat.flush().T))  # (n, Ch) the FIR held back
+        tail = stream.resample_chunk(held, last=True)
         # soxr's filter delay keeps the output before the flush below the total
         n_missing = resampled_length(frames_read, info.sample_rate, rate_out) - frames_out
-        rest = np.ascontiguousarray(_fit_length(tail, max(n_missing, 0)).T)  # (Ch, n)
-        if flat is not None:  # the FIR's held-back outputs: as many as went in
-            rest = np.concatenate([flat.process(rest), flat.flush()], axis=1)
-        if rest.shape[1]:
-            yield rest
+        if n_missing > 0:
+            yield np.ascontiguousarray(_fit_length(tail, n_missing).T)
 
 
 def read_segments(path: PathLike, segment_frames: int, max_segments: int) -> Iterator[np.ndarray]:
