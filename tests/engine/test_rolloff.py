@@ -78,7 +78,7 @@ def test_stream_in_blocks_equals_the_whole(noise, block):
     parts = [stream.process(x[:, i:i + block]) for i in range(0, x.shape[1], block)]
     got = np.concatenate([*parts, stream.flush()], axis=1)
     assert got.shape == x.shape == whole.shape
-    np.testing.assert_allclose(got, whole, atol=1e-6)
+    np.testing.assert_allclose(got, whole, atol=1e-5)  # float32 FFTs of other sizes: -100 dB
 
 
 def test_short_input_keeps_its_length():
