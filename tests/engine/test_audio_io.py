@@ -236,6 +236,8 @@ def test_iter_blocks_plain_matches_load(tmp_path: Path) -> None:
     (48000, 48_000, 48_000),
     (96000, 50_001, 8192),
     (192000, 77_777, 5000),
+    (8000, 400, 1000),  # shorter than the roll-off FIR's delay (740 samples at 8 kHz)
+    (22050, 2000, 512),  # blocks shorter than that delay
 ])
 def test_iter_blocks_stream_matches_whole_resample(tmp_path: Path, sample_rate: int, frames: int,
                                                    block_frames: int) -> None:
