@@ -14,12 +14,15 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from engine.training.data import CropDataset
+from engine.training.degrade import MODE_DONE
 
 
 class StepBatches(IterableDataset):
     """Yields, per optimiser step, a list of grad_accum micro-batches {"hr","lr": (B,1,S)}
     (+ "filter" (B, FILTER_WIDTH) and "holes" (B, K, 8) when the crops defer their filters to
-    the device)."""
+    the device; then "lr" holds only the K rows the CPU degraded, (K,1,S), and "lr_rows" (K,)
+    their indices: every other row's LR starts as its HR on the device
+    (`device_filter.with_cpu_rows`), so half the bytes cross from the workers to the GPU)."""
 
     def __init__(self, crops: CropDataset, batch: int, grad_accum: int, rank: int,
                  world_size: int, seed: int, start_step: int = 0):
@@ -34,11 +37,16 @@ class StepBatches(IterableDataset):
             rng = np.random.default_rng([self.seed, step, m, self.rank, self.world_size])
             samples = [self.crops.sample(rng) for _ in range(self.batch)]
             mb = {"hr": torch.stack([s["hr"] for s in samples]),
-                  "lr": torch.stack([s["lr"] for s in samples]),
                   "cutoff_hz": torch.tensor([s["cutoff_hz"] for s in samples])}
             if "filter" in samples[0]:  # (B, FILTER_WIDTH), (B, K, 8): for the training device
                 mb["filter"] = torch.stack([s["filter"] for s in samples])
                 mb["holes"] = torch.stack([s["holes"] for s in samples])
+                rows = [i for i, s in enumerate(samples) if int(s["filter"][0]) == MODE_DONE]
+                mb["lr"] = (torch.stack([samples[i]["lr"] for i in rows]) if rows
+                            else mb["hr"][:0].clone())  # (K, 1, S)
+                mb["lr_rows"] = torch.tensor(rows, dtype=torch.long)  # (K,)
+            else:
+                mb["lr"] = torch.stack([s["lr"] for s in samples])  # (B, 1, S)
             micro.append(mb)
         return micro
 

@@ -100,6 +100,15 @@ def mp3_like(hr: torch.Tensor, filters: torch.Tensor, holes: torch.Tensor) -> to
 
 
 @torch.no_grad()
+def with_cpu_rows(hr: torch.Tensor, lr_rows: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The LR batch (B, 1, S) before `apply_filters`: `hr`, with the K rows the CPU already
+    degraded (`rows` (K,), their audio `lr_rows` (K, 1, S)) put in place. No host sync."""
+    if lr_rows.shape[0] != rows.shape[0] or lr_rows.shape[1:] != hr.shape[1:]:
+        raise ValueError(f"lr_rows {tuple(lr_rows.shape)} for rows {tuple(rows.shape)} of a "
+                         f"batch {tuple(hr.shape)}")
+    return hr.index_copy(0, rows, lr_rows.to(hr.dtype))
+
+
 def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor,
                   holes: torch.Tensor | None = None) -> torch.Tensor:
     """LR batch (B, 1, S): rows of `filters` with a mode filter `hr`, mode-0 rows keep `lr`.

@@ -33,7 +33,7 @@ from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.corpus import scan
 from engine.training.data import CropDataset, ValidationSet
 from engine.training.dataconfig import DataConfig
-from engine.training.device_filter import apply_filters
+from engine.training.device_filter import apply_filters, with_cpu_rows
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
 from engine.training.logger import MetricLogger
@@ -148,6 +148,8 @@ class Trainer:
         for i, mb in enumerate(micro_batches):
             hr = mb["hr"].to(self.device, non_blocking=True)
             lr_wav = mb["lr"].to(self.device, non_blocking=True)
+            if "lr_rows" in mb:  # only the rows the CPU degraded came; the rest start as hr
+                lr_wav = with_cpu_rows(hr, lr_wav, mb["lr_rows"].to(self.device, non_blocking=True))
             if "filter" in mb:  # IIR / brick-wall / MP3-like degradations left to this device
                 lr_wav = apply_filters(hr, lr_wav,
                                        mb["filter"].to(self.device, non_blocking=True),

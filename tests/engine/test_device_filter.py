@@ -23,7 +23,7 @@ from engine.training.degrade import (
     iir_variants,
     mp3_frames,
 )
-from engine.training.device_filter import apply_filters
+from engine.training.device_filter import apply_filters, with_cpu_rows
 from tests.engine.conftest import synth_clip
 
 EDGE = int(0.05 * SAMPLE_RATE)  # sosfiltfilt extends the crop oddly, this path with zeros
@@ -134,3 +134,15 @@ def test_a_mixed_batch_filters_each_row_its_own_way() -> None:
         else:
             (alone,) = _on_device(X, [o.filter], [o.holes])
             np.testing.assert_allclose(y, alone, atol=1e-6)
+
+
+def test_with_cpu_rows_puts_the_cpu_degraded_rows_in_place() -> None:
+    g = torch.Generator().manual_seed(0)
+    hr = torch.randn(5, 1, 64, generator=g)
+    lr_rows = torch.randn(2, 1, 64, generator=g)
+    out = with_cpu_rows(hr, lr_rows, torch.tensor([1, 4]))
+    assert torch.equal(out[1], lr_rows[0]) and torch.equal(out[4], lr_rows[1])
+    assert torch.equal(out[[0, 2, 3]], hr[[0, 2, 3]])
+    assert torch.equal(with_cpu_rows(hr, hr[:0], torch.tensor([], dtype=torch.long)), hr)
+    with pytest.raises(ValueError, match="lr_rows"):
+        with_cpu_rows(hr, lr_rows, torch.tensor([1]))

@@ -189,6 +189,31 @@ def test_degradation_filters_on_the_device(data_dir, tmp_path, monkeypatch):
         _cfg(degrade_on="gpu")
 
 
+def test_deferred_batches_carry_only_the_cpu_degraded_lr_rows(data_dir):
+    """The loader sends LR audio only for rows the CPU degraded; the rest is rebuilt from HR."""
+    from engine.training.batches import StepBatches
+    from engine.training.corpus import scan
+    from engine.training.data import CropDataset
+    from engine.training.degrade import MODE_DONE
+    from engine.training.device_filter import with_cpu_rows
+
+    cfg = _data(data_dir)
+    crops = CropDataset(scan(cfg, log_fn=lambda m: None).train, cfg, deferred=True)
+    batches = StepBatches(crops, batch=16, grad_accum=1, rank=0, world_size=1, seed=5)
+    kinds = []
+    for step in range(4):
+        (mb,) = batches.make(step)
+        rows = torch.nonzero(mb["filter"][:, 0] == MODE_DONE)[:, 0]
+        assert torch.equal(mb["lr_rows"], rows)
+        assert mb["lr"].shape == (len(rows), *mb["hr"].shape[1:])
+        # the full LR batch, as the samples themselves hold it
+        rng = np.random.default_rng([5, step, 0, 0, 1])
+        full = torch.stack([crops.sample(rng)["lr"] for _ in range(16)])
+        assert torch.equal(with_cpu_rows(mb["hr"], mb["lr"], mb["lr_rows"]), full)
+        kinds.append(len(rows))
+    assert 0 < sum(kinds) < 4 * 16  # some rows of each kind
+
+
 def test_steps_that_fit_plans_for_validation():
     from engine.training.lr import steps_that_fit
 
