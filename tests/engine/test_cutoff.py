@@ -12,6 +12,7 @@ import soundfile as sf
 import soxr
 
 from engine.audio.cutoff import detect_cutoff, detect_cutoff_file
+from engine.audio.io import resample
 
 SR = 44100
 DURATION_S = 3.0
@@ -186,3 +187,18 @@ def test_content_sagging_before_a_resampler_edge(file_rate: int, shelf_db: float
     detected = detect_cutoff(x[None], file_rate)
     assert detected < file_rate / 2
     assert detected == pytest.approx(0.95 * file_rate / 2, rel=0.04)
+
+
+@pytest.mark.parametrize("slope_db", [-20.0, -30.0])
+def test_resampler_edge_under_a_falling_spectrum_is_found_at_its_knee(slope_db: float) -> None:
+    """Speech-like: falling steeply above 1 kHz, then a sibilance plateau up to the edge. The
+    octave trend below under-predicts the plateau, so judged by it alone the knee ran down the
+    resampler's edge (0.965 x the Nyquist, ~-15 dB); judged by the level just below: ~0.953."""
+    n = 44100 * 8
+    spec = np.fft.rfft(np.random.default_rng(0).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / 44100)
+    db = np.where(f < 1000, 0.0, slope_db * np.log2(np.maximum(f, 1) / 1000))
+    db = np.maximum(db, slope_db * np.log2(2800 / 1000))  # the plateau from 2.8 kHz up
+    x = np.fft.irfft(spec * 10 ** (db / 20), n)[None].astype(np.float32)
+    lr = resample(x / np.abs(x).max(), 44100, 8000)
+    assert 0.94 * 4000 <= detect_cutoff(lr, 8000) <= 0.958 * 4000
