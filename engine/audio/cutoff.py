@@ -128,11 +128,11 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
             break
         edge = int(candidates[-1])
         knee = _find_knee(smooth_db, freqs_hz, edge)
+        local = _find_local_knee(smooth_db, freqs_hz, edge)
         if freqs_hz[knee] >= NEAR_NYQUIST * nyquist_hz:  # a resampler's roll-off: judge it
-            knee = min(knee, _find_local_knee(smooth_db, freqs_hz, edge))  # by the level below
+            knee = min(knee, local)  # by the level just below it too
         if _is_band_edge(level_db, smooth_db, freqs_hz, knee, peak_db, floor_db):
             return _cap(float(freqs_hz[knee]), sample_rate)
-        local = _find_local_knee(smooth_db, freqs_hz, edge)
         if local > knee and _is_band_edge(level_db, smooth_db, freqs_hz, local, peak_db,
                                           floor_db):
             return _cap(float(freqs_hz[local]), sample_rate)

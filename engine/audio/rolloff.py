@@ -17,6 +17,7 @@ FIR at 44.1 kHz after soxr took ~28 ms).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -78,7 +79,7 @@ class RolloffStream:
         self.delay = taps.shape[0] // 2
         self.history = np.zeros((channels, taps.shape[0] - 1), np.float32)  # last inputs
         self.to_drop = self.delay  # outputs that belong before the first sample
-        self._spectra: dict[int, np.ndarray] = {}
+        self._n_fft, self._spectrum = 0, np.zeros(0, np.complex64)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """(Ch, n) -> (Ch, m) float32, m <= n."""
@@ -86,21 +87,20 @@ class RolloffStream:
         self.history = buf[:, buf.shape[1] - self.history.shape[1]:]
         if block.shape[1] == 0:
             return np.zeros((block.shape[0], 0), np.float32)
-        n_fft = sp_fft.next_fast_len(buf.shape[1], real=True)  # >= the buffer: no wrap-around
-        spectrum = self._spectra.get(n_fft)
-        if spectrum is None:
-            spectrum = sp_fft.rfft(self.taps.astype(np.float32), n_fft)  # (n_fft/2+1,)
-            self._spectra = {n_fft: spectrum}  # block sizes repeat; keep the last one
-        full = sp_fft.irfft(sp_fft.rfft(buf, n_fft, axis=1) * spectrum, n_fft, axis=1)
-        out = full[:, self.taps.shape[0] - 1: buf.shape[1]]  # (Ch, n) the 'valid' part
+        out = _filter_valid(buf, self.taps.shape[0], self._spectrum_for)  # (Ch, n)
         drop = min(self.to_drop, out.shape[1])
         self.to_drop -= drop
-        return np.ascontiguousarray(out[:, drop:], dtype=np.float32)
+        return np.ascontiguousarray(out[:, drop:])
 
     def flush(self) -> np.ndarray:
         """The last `delay` outputs (the input's end padded with zeros)."""
         pad = np.zeros((self.history.shape[0], self.delay), np.float32)
         return self.process(pad)
+
+    def _spectrum_for(self, n_fft: int) -> np.ndarray:
+        if n_fft != self._n_fft:  # block sizes repeat: one spectrum serves a whole stream
+            self._n_fft, self._spectrum = n_fft, sp_fft.rfft(self.taps.astype(np.float32), n_fft)
+        return self._spectrum
 
 
 def precompensate(x: np.ndarray, rate_in: int, rate_out: int, quality: str = "VHQ"
@@ -115,10 +115,17 @@ def precompensate(x: np.ndarray, rate_in: int, rate_out: int, quality: str = "VH
         return x
     half = taps.shape[0] // 2
     buf = np.pad(x.astype(np.float32, copy=False), ((0, 0), (half, half)))  # (Ch, S + L - 1)
+    return _filter_valid(buf, taps.shape[0],
+                         lambda n_fft: _taps_spectrum(rate_in, rate_out, quality, n_fft))
+
+
+def _filter_valid(buf: np.ndarray, n_taps: int, spectrum_for: Callable[[int], np.ndarray]
+                  ) -> np.ndarray:
+    """(Ch, N) -> (Ch, N - n_taps + 1) float32: the FIR's 'valid' outputs, one FFT convolution
+    (FFT size >= N, so the circular wrap stays in the discarded first n_taps - 1 outputs)."""
     n_fft = sp_fft.next_fast_len(buf.shape[1], real=True)
-    spectrum = _taps_spectrum(rate_in, rate_out, quality, n_fft)  # (n_fft/2+1,)
-    full = sp_fft.irfft(sp_fft.rfft(buf, n_fft, axis=1) * spectrum, n_fft, axis=1)
-    return np.ascontiguousarray(full[:, 2 * half: buf.shape[1]], dtype=np.float32)  # (Ch, S)
+    full = sp_fft.irfft(sp_fft.rfft(buf, n_fft, axis=1) * spectrum_for(n_fft), n_fft, axis=1)
+    return np.ascontiguousarray(full[:, n_taps - 1: buf.shape[1]], dtype=np.float32)
 
 
 @lru_cache(maxsize=8)  # ~1 MB each: training crops repeat a few (rate, length) pairs
