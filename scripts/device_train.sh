@@ -6,6 +6,7 @@
 # (train-*.tar, val-*.tar from scripts/build_corpus.py) beside the checkout, or DATA_DIR=DIR
 # when several calls to one warm machine carried the shards there (they exceed one carry), or
 # STAGED=1 when scripts/device_stage.sh already unpacked and scanned them (RUN=NAME there).
+# GPUS=N trains on N GPUs of the machine (torchrun, one process per GPU; DDP).
 set -euo pipefail
 name=$1; shift
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
@@ -22,8 +23,10 @@ if [ "${STAGED:-0}" != 1 ]; then
 fi
 out=${OUT:-/tmp/out}; run=/tmp/runs/$name
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+launcher=(python3)
+if [ "${GPUS:-1}" -gt 1 ]; then launcher=(torchrun --standalone --nproc_per_node="$GPUS"); fi
 status=0  # the whole log goes to $out/$name.log as it is written (a run may outlast a call)
-python3 -m engine.training --data "$data/train" --val-data "$data/val" --out "$run" \
+"${launcher[@]}" -m engine.training --data "$data/train" --val-data "$data/val" --out "$run" \
   --export "$out/$name" "$@" > "$out/$name.log" 2>&1 || status=$?
 tr '\r' '\n' < "$out/$name.log" | grep -v '^ *[0-9]*%|' | tail -n 80
 cp "$run/metrics.jsonl" "$out/$name.metrics.jsonl"
