@@ -28,9 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
     "processing/steps": 8,  # = engine SamplerConfig.steps (not imported: keeps torch out)
     "processing/solver": "euler",
-    # start from the DSP estimate for inputs cut off at or below 9 kHz (= the engine's default
-    # SamplerConfig.prior_t > 0); False: always from noise
-    "processing/warm_start": True,
+    # start from the DSP estimate for inputs cut off at or below 9 kHz (the engine's
+    # WARM_START_T; it helped the older small model, the shipped one is better from noise)
+    "processing/warm_start": False,
     # above the cutoff, keep input that is louder than the generated band (= the engine's
     # PipelineConfig.keep_louder_input); False: generate over everything above the cutoff
     "processing/keep_louder_input": True,

@@ -17,6 +17,7 @@ _EXPORTS = {
     "PipelineConfig": "engine.config",
     "RunConfig": "engine.config",
     "SAMPLE_RATE": "engine.config",
+    "WARM_START_T": "engine.config",
     "PRESETS": "engine.model.dit",
     "DiT": "engine.model.dit",
     "param_counts": "engine.model.dit",

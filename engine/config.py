@@ -92,6 +92,9 @@ class FlowConfig:
         _check(0 <= self.cond_drop_prob < 1, "cond_drop_prob", "must be in [0, 1)")
 
 
+WARM_START_T = 0.85  # SamplerConfig.prior_t of a warm start (the app's option)
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
     """ODE sampler from noise (t=0) to data (t=1)."""
@@ -104,10 +107,11 @@ class SamplerConfig:
     # > 0: warm start. Integrate from t = prior_t, where z = prior_t * prior + (1 - prior_t) *
     # noise with the prior a DSP estimate (the pipeline's: spectral band replication), not
     # from pure noise at t = 0 (SDEdit, Meng et al. 2022). Same steps, over a shorter path.
-    # Measured on jatsr-small-v3 (24 held-out files, docs/training_log.md): LSD at 8k / 16k
-    # inputs 1.423 / 1.156 from noise, 1.402 / 1.119 at 0.7, 1.397 / 1.114 at 0.85; at 22.05k
-    # (cutoff ~11 kHz) the warm start hurts: 1.008 from noise, 1.055 at 0.85.
-    prior_t: float = 0.85
+    # It helped the weaker jatsr-small-v3 (24 held-out files, docs/training_log.md: LSD at
+    # 8k / 16k inputs 1.423 / 1.156 from noise, 1.397 / 1.114 at 0.85) and hurts the shipped
+    # jatsr-medium-v4 (1.328 / 1.076 from noise, 1.394 / 1.110 at 0.85, 1.400 / 1.116 at
+    # 0.7): off by default; WARM_START_T is the setting the app's "warm start" box uses.
+    prior_t: float = 0.0
     # ... only for inputs whose detected cutoff is at most this (the pipeline decides per file):
     # 9 kHz keeps it for 8 / 16 kHz files and not for 22.05 kHz files or 16 kHz low-passes
     # (small-v3, all inputs: 1.133 with 12 kHz, 1.114 with 9 kHz)

@@ -75,7 +75,8 @@ class SettingsPanel(QWidget):
         self.warm_start = self._setting_box(
             "Start from the DSP estimate", "processing/warm_start",
             "For inputs cut off at 9 kHz or below, the model refines a spectral-band-replication "
-            "estimate instead of starting from noise (measured closer to the original)")
+            "estimate instead of starting from noise (helped older models; the shipped model "
+            "measures closer to the original from noise)")
         self.keep_louder = self._setting_box(
             "Keep input content above the cutoff", "processing/keep_louder_input",
             "Where the input is louder than the generated band above the cutoff (content a lossy "

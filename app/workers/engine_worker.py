@@ -62,7 +62,7 @@ class RealEngine:
     def restorer(self, model: Any, request: JobRequest) -> RestorerLike:
         import engine
 
-        prior_t = engine.SamplerConfig.prior_t if request.warm_start else 0.0
+        prior_t = engine.WARM_START_T if request.warm_start else 0.0
         sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver, prior_t=prior_t)
         pipeline = engine.PipelineConfig(keep_louder_input=request.keep_louder_input)
         return engine.Restorer(model, sampler, pipeline,

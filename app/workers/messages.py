@@ -29,7 +29,7 @@ class JobRequest:
     steps: int
     solver: str
     cutoff_hz: float | None  # None: detect
-    warm_start: bool = True  # the engine's default warm start from the DSP estimate
+    warm_start: bool = False  # True: the engine's warm start from the DSP estimate
     keep_louder_input: bool = True  # keep input louder than the generated band above the cutoff
 
 

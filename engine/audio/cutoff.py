@@ -50,7 +50,9 @@ MAX_CUTOFF_HZ = 22050.0  # the model works at 44.1 kHz: nothing above its Nyquis
 BIN_HZ = 21.5  # target Welch resolution (n_fft 2048 at 44.1 kHz)
 SMOOTH_HZ = 150.0  # median-smoothing width of the dB spectrum
 MIN_HZ = 20.0  # ignore DC and rumble
-RANGE_DB = 60.0  # content is within this much of the spectral peak
+RANGE_DB = 60.0  # content is within this much of the spectral peak ...
+DEEP_FLOOR_DB = 100.0  # ... or, over a floor this far below the peak (float or 24-bit
+DEEP_RANGE_DB = 90.0  # audio, an encoder's zeroed band), within this much
 FLOOR_MARGIN_DB = 10.0  # content is at least this much above the floor at the very top
 KNEE_DB = 6.0  # knee = highest frequency within this much of the passband trend
 EDGE_DROP_DB = 20.0  # a real edge: the band well above it is this much lower
@@ -118,7 +120,8 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
     top = int(n_bins * (1 - TOP_BAND))
     peak_db = float(smooth_db[lo:].max())
     floor_db = float(np.median(smooth_db[top:]))
-    threshold_db = max(peak_db - RANGE_DB, floor_db + FLOOR_MARGIN_DB)
+    range_db = DEEP_RANGE_DB if peak_db - floor_db >= DEEP_FLOOR_DB else RANGE_DB
+    threshold_db = max(peak_db - range_db, floor_db + FLOOR_MARGIN_DB)
     is_content = smooth_db > threshold_db
     is_content[:lo] = False
     search_end = n_bins  # candidates are runs of content bins, tried from the top down
@@ -131,10 +134,10 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
         local = _find_local_knee(smooth_db, freqs_hz, edge)
         if freqs_hz[knee] >= NEAR_NYQUIST * nyquist_hz:  # a resampler's roll-off: judge it
             knee = min(knee, local)  # by the level just below it too
-        if _is_band_edge(level_db, smooth_db, freqs_hz, knee, peak_db, floor_db):
+        if _is_band_edge(level_db, smooth_db, freqs_hz, knee, peak_db - range_db, floor_db):
             return _cap(float(freqs_hz[knee]), sample_rate)
-        if local > knee and _is_band_edge(level_db, smooth_db, freqs_hz, local, peak_db,
-                                          floor_db):
+        if local > knee and _is_band_edge(level_db, smooth_db, freqs_hz, local,
+                                          peak_db - range_db, floor_db):
             return _cap(float(freqs_hz[local]), sample_rate)
         run_start = edge
         while run_start > lo and is_content[run_start - 1]:
@@ -145,8 +148,9 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
 
 
 def _is_band_edge(level_db: np.ndarray, smooth_db: np.ndarray, freqs_hz: np.ndarray, knee: int,
-                  peak_db: float, floor_db: float) -> bool:
-    """Whether the spectrum is broadband content below `knee` and drops clearly above it."""
+                  content_db: float, floor_db: float) -> bool:
+    """Whether the spectrum is broadband content below `knee` (its passband above
+    `content_db`) and drops clearly above it."""
     knee_hz = float(freqs_hz[knee])
     passband_db = _trend_at(smooth_db, freqs_hz, knee)
     octave_db = level_db[int(np.searchsorted(freqs_hz, knee_hz / 2)):knee + 1]
@@ -156,10 +160,10 @@ def _is_band_edge(level_db: np.ndarray, smooth_db: np.ndarray, freqs_hz: np.ndar
     above_db = float(np.percentile(smooth_db[start:], 90))
     gap = min(int(np.searchsorted(freqs_hz, FLOOR_GAP * knee_hz)), n_bins - 1)
     above_gap_db = float(np.percentile(smooth_db[gap:], 90))
-    log.debug("knee %.0f Hz: passband %.1f dB, peak %.1f dB, floor %.1f dB, above %.1f dB "
-              "(from %.2f x knee %.1f dB), dense %.2f", knee_hz, passband_db, peak_db, floor_db,
-              above_db, FLOOR_GAP, above_gap_db, dense)
-    if passband_db < peak_db - RANGE_DB or dense < DENSE_FRACTION:
+    log.debug("knee %.0f Hz: passband %.1f dB, content from %.1f dB, floor %.1f dB, above %.1f dB"
+              " (from %.2f x knee %.1f dB), dense %.2f", knee_hz, passband_db, content_db,
+              floor_db, above_db, FLOOR_GAP, above_gap_db, dense)
+    if passband_db < content_db or dense < DENSE_FRACTION:
         return False  # the leakage skirt of a tone, or sparse partials: no band to speak of
     if knee_hz >= NEAR_NYQUIST * freqs_hz[-1]:
         return True  # a resampler's roll-off: nothing above it to compare with

@@ -237,16 +237,16 @@ def test_real_engine_sampler_follows_the_warm_start_setting() -> None:
 
     from app.workers.engine_worker import RealEngine
     from engine.codecs import build_codec
-    from engine.config import SamplerConfig
+    from engine.config import WARM_START_T
     from engine.model.dit import PRESETS, DiT
     from engine.modelfile import JaTModel
 
     run = PRESETS["tiny"]
     torch.manual_seed(0)
     model = JaTModel(DiT(run.model), build_codec("stft"), run)
-    warm = RealEngine().restorer(model, request())
-    cold = RealEngine().restorer(model, dataclasses.replace(request(), warm_start=False))
-    assert warm.sampler.prior_t == SamplerConfig.prior_t > 0  # the engine's default
+    cold = RealEngine().restorer(model, request())  # the default: from noise
+    warm = RealEngine().restorer(model, dataclasses.replace(request(), warm_start=True))
+    assert warm.sampler.prior_t == WARM_START_T > 0
     assert cold.sampler.prior_t == 0.0
     assert (cold.sampler.steps, cold.sampler.solver) == (4, "euler")
     assert warm.pipeline.keep_louder_input is True  # the engine's default

@@ -192,8 +192,8 @@ def test_settings_panel_persists(qtbot: QtBot, window: MainWindow, tmp_path: Pat
     panel.cutoff_auto.setChecked(False)
     panel.cutoff_spin.setValue(5000)
     panel.log_check.setChecked(True)
-    assert panel.warm_start.isChecked()  # the default
-    panel.warm_start.setChecked(False)
+    assert not panel.warm_start.isChecked()  # the default
+    panel.warm_start.setChecked(True)
     assert panel.keep_louder.isChecked()  # the default
     panel.keep_louder.setChecked(False)
     window.settings.sync()
@@ -202,7 +202,7 @@ def test_settings_panel_persists(qtbot: QtBot, window: MainWindow, tmp_path: Pat
     opts = again.processing_options()
     assert (opts.steps, opts.solver, opts.fmt, opts.subtype, opts.cutoff_hz) == (
         7, "heun", "flac", "PCM_24", 5000.0)
-    assert opts.warm_start is False and opts.keep_louder_input is False
+    assert opts.warm_start is True and opts.keep_louder_input is False
     assert again.get("view/log_frequency") is True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.config import SamplerConfig
+from engine.config import WARM_START_T, SamplerConfig
 from engine.model.dit import PRESETS, DiT
 from engine.sampling import initial_noise, iter_sample, sample
 
@@ -82,9 +82,10 @@ def test_warm_start_only_below_its_cutoff_limit():
     above = cfg.for_cutoff(11025.0)
     assert above.prior_t == 0.0 and above.steps == 4 and above.timesteps()[0] == 0.0
     assert SamplerConfig(prior_t=0.0).for_cutoff(4000.0).prior_t == 0.0  # none unless asked
-    default = SamplerConfig()  # the product's: warm start for 8 / 16 kHz files only
-    assert default.for_cutoff(3800.0).prior_t == 0.85 and default.for_cutoff(7600.0).prior_t > 0
-    assert default.for_cutoff(10475.0).prior_t == 0.0  # 22.05 kHz files (measured better)
-    assert default.for_cutoff(16000.0).prior_t == 0.0
+    assert SamplerConfig().for_cutoff(3800.0).prior_t == 0.0  # the default: from noise
+    warm = SamplerConfig(prior_t=WARM_START_T)  # the app's option: 8 / 16 kHz files only
+    assert warm.for_cutoff(3800.0).prior_t == 0.85 and warm.for_cutoff(7600.0).prior_t > 0
+    assert warm.for_cutoff(10475.0).prior_t == 0.0  # 22.05 kHz files (measured better)
+    assert warm.for_cutoff(16000.0).prior_t == 0.0
     with pytest.raises(ValueError, match="prior_max_cutoff_hz"):
         SamplerConfig(prior_max_cutoff_hz=0.0)
