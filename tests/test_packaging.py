@@ -1,12 +1,15 @@
 """The PyInstaller desktop build (jatsr.spec): built from this checkout, then run as a user would.
 
 One test, because the build is the expensive part (~3 min and ~5 GB here): the bundle restores a
-file headless, the desktop app in it loads the bundled default model and processes a queued file
-(Qt offscreen), and bad input still gets its one-line error. The bundle is deleted afterwards.
+file headless, with the default model and with a tiny model on the DAC codec (descript-audio-codec
+and its data files must travel), the desktop app in it loads the bundled default model and
+processes a queued file (Qt offscreen), and bad input still gets its one-line error. The bundle
+is deleted afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -18,6 +21,26 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "resources" / "examples" / "phone_8k.wav"
+
+
+def _tiny_dac_model(home: Path) -> Path:
+    """A tiny JaT model on a tiny random DAC, the DAC weights where dac's cache keeps them."""
+    import dac
+    import torch
+
+    from engine.codecs import DACCodec
+    from engine.model.dit import PRESETS, DiT
+    from engine.modelfile import JaTModel, save_model
+
+    weights = home / ".cache" / "descript" / "dac" / "weights_44khz_8kbps_0.0.1.pth"
+    weights.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    dac.DAC(encoder_dim=16, latent_dim=64, decoder_dim=64).save(str(weights), package=False)
+    codec = DACCodec(weights)
+    codec.fit_stats([0.1 * torch.randn(1, 1, 20000)])
+    tiny = PRESETS["tiny"]
+    run = dataclasses.replace(tiny, model=dataclasses.replace(tiny.model, latent_channels=64))
+    return save_model(home / "tiny-dac", JaTModel(DiT(run.model), codec, run))
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
@@ -54,6 +77,13 @@ def test_frozen_build_restores_headless_and_in_the_window(tmp_path: Path) -> Non
         source = sf.info(str(EXAMPLE))
         assert restored.samplerate == 44100 and restored.channels == source.channels
         assert restored.frames == round(source.frames * 44100 / source.samplerate)
+
+        # a model on the DAC codec: descript-audio-codec imports inside the bundle
+        dac_model = _tiny_dac_model(home)
+        done = _run([str(exe), "upsample", str(clip), "-o", str(home / "out-dac"), "--model",
+                     str(dac_model), "--steps", "1"], env, 600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert sf.info(str(home / "out-dac" / "phone_8k.wav")).frames == restored.frames
 
         # bad input: one clear line, a failing exit code, nothing written
         broken = home / "broken.wav"
