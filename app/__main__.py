@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument("--quit-after", type=int, default=0, metavar="MS",
                         help=argparse.SUPPRESS)  # headless smoke tests
+    parser.add_argument("--quit-when-done", action="store_true",
+                        help=argparse.SUPPRESS)  # smoke tests: close once every file is settled
     return parser.parse_args(list(argv))
 
 
@@ -56,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             window.controller.model.dataChanged.connect(window.controller.process_all)
         if args.quit_after:
             QTimer.singleShot(args.quit_after, window.close)
+        if args.quit_when_done:
+            window.controller.model.dataChanged.connect(
+                lambda *_: _close_when_settled(window))
         code = app.exec()
         log.info("JaT-SR exiting with code %d", code)
         return int(code)
@@ -63,6 +69,19 @@ def main(argv: list[str] | None = None) -> int:
         reporter.uninstall()
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def _close_when_settled(window: Any) -> None:
+    """Close the window (later, outside the model's signal) once every queued file has ended:
+    restored, failed, cancelled or unreadable."""
+    from PySide6.QtCore import QTimer
+
+    from app.models.queue_model import Status
+
+    settled = {Status.DONE, Status.FAILED, Status.CANCELLED, Status.INVALID}
+    items = window.controller.model.items()
+    if items and all(i.status in settled for i in items):
+        QTimer.singleShot(0, window.close)
 
 
 if __name__ == "__main__":

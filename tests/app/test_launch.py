@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import soundfile as sf
 from pytestqt.qtbot import QtBot
 
 from app.widgets.about_dialog import AboutDialog, about_html
@@ -26,6 +27,21 @@ def test_python_m_app_starts_and_quits(tmp_path: Path, clip_path: Path) -> None:
     assert "starting" in log_text and "exiting with code 0" in log_text
     assert "Traceback" not in log_text + proc.stderr
     assert (tmp_path / "settings.ini").exists()
+
+
+def test_python_m_app_processes_with_the_default_model_and_quits_when_done(
+        tmp_path: Path, clip_path: Path) -> None:
+    """The shipped model restores a queued file in the window; --quit-when-done closes it after."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", JATSR_LOG_DIR=str(tmp_path / "log"),
+               JATSR_SETTINGS_FILE=str(tmp_path / "settings.ini"))
+    proc = subprocess.run([sys.executable, "-m", "app", "--process", "--quit-when-done",
+                           str(clip_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = clip_path.with_name("speech.jatsr.wav")
+    assert sf.info(str(out)).samplerate == 44100
+    log_text = (tmp_path / "log" / "jatsr.log").read_text()
+    assert "exiting with code 0" in log_text and "Traceback" not in log_text
 
 
 def test_about_dialog_lists_versions_gpu_and_model(qtbot: QtBot) -> None:
