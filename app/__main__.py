@@ -6,7 +6,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         handler.close()
 
 
-def _close_when_settled(window: Any) -> None:
+def _close_when_settled(window: MainWindow) -> None:
     """Close the window (later, outside the model's signal) once every queued file has ended:
     restored, failed, cancelled or unreadable."""
     from PySide6.QtCore import QTimer
 
-    from app.models.queue_model import Status
+    from app.models.queue_model import SETTLED
 
-    settled = {Status.DONE, Status.FAILED, Status.CANCELLED, Status.INVALID}
     items = window.controller.model.items()
-    if items and all(i.status in settled for i in items):
+    if items and all(i.status in SETTLED for i in items):
         QTimer.singleShot(0, window.close)
 
 

@@ -33,6 +33,7 @@ class Status(enum.Enum):
 
 PROCESSABLE = frozenset({Status.READY, Status.CANCELLED, Status.FAILED, Status.DONE})
 ACTIVE = frozenset({Status.QUEUED, Status.PROCESSING, Status.CANCELLING})
+SETTLED = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.INVALID})  # ended
 
 
 @dataclass(frozen=True)

@@ -120,8 +120,8 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
     top = int(n_bins * (1 - TOP_BAND))
     peak_db = float(smooth_db[lo:].max())
     floor_db = float(np.median(smooth_db[top:]))
-    range_db = DEEP_RANGE_DB if peak_db - floor_db >= DEEP_FLOOR_DB else RANGE_DB
-    threshold_db = max(peak_db - range_db, floor_db + FLOOR_MARGIN_DB)
+    content_db = peak_db - (DEEP_RANGE_DB if peak_db - floor_db >= DEEP_FLOOR_DB else RANGE_DB)
+    threshold_db = max(content_db, floor_db + FLOOR_MARGIN_DB)
     is_content = smooth_db > threshold_db
     is_content[:lo] = False
     search_end = n_bins  # candidates are runs of content bins, tried from the top down
@@ -134,10 +134,10 @@ def cutoff_from_power(power: np.ndarray, sample_rate: int) -> float:
         local = _find_local_knee(smooth_db, freqs_hz, edge)
         if freqs_hz[knee] >= NEAR_NYQUIST * nyquist_hz:  # a resampler's roll-off: judge it
             knee = min(knee, local)  # by the level just below it too
-        if _is_band_edge(level_db, smooth_db, freqs_hz, knee, peak_db - range_db, floor_db):
+        if _is_band_edge(level_db, smooth_db, freqs_hz, knee, content_db, floor_db):
             return _cap(float(freqs_hz[knee]), sample_rate)
-        if local > knee and _is_band_edge(level_db, smooth_db, freqs_hz, local,
-                                          peak_db - range_db, floor_db):
+        if local > knee and _is_band_edge(level_db, smooth_db, freqs_hz, local, content_db,
+                                          floor_db):
             return _cap(float(freqs_hz[local]), sample_rate)
         run_start = edge
         while run_start > lo and is_content[run_start - 1]:
