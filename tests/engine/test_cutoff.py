@@ -218,3 +218,22 @@ def test_dark_input_over_a_digital_zero_floor(slope_db: float) -> None:
     taps = ss.firwin(2047, 16000.0, window=("kaiser", 8.0), fs=SR)
     lr = _normalise(ss.oaconvolve(x, taps, mode="same"))
     assert detect_cutoff(lr[None], SR) == pytest.approx(16000, rel=0.02)
+
+
+@pytest.mark.parametrize("cutoff_hz", [11025.0, 16000.0])
+@pytest.mark.parametrize("shelf_db", [-15.0, -25.0])
+def test_sagging_content_into_a_brick_wall_is_cut_at_the_wall(cutoff_hz: float,
+                                                              shelf_db: float) -> None:
+    """Speech or a dark mix whose top sits a shelf lower from 0.7 x the cutoff, then an
+    encoder's brick wall (60-90 dB down within 200 Hz). Against the passband trend the knee
+    ran down to the shelf's start (~0.7 x), and the real content between it and the wall was
+    regenerated: 17 of 76 held-out files low-passed at 16 kHz were cut at 10.3-15.2 kHz so."""
+    n = 44100 * 4
+    spec = np.fft.rfft(np.random.default_rng(5).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SR)
+    db = -6.0 * np.log2(np.maximum(f, 200.0) / 200.0) + np.where(f > 0.7 * cutoff_hz,
+                                                                 shelf_db, 0.0)
+    x = np.fft.irfft(spec * 10 ** (db / 20), n)
+    taps = ss.firwin(2047, cutoff_hz, window=("kaiser", 8.0), fs=SR)
+    lr = _normalise(ss.oaconvolve(x, taps, mode="same"))
+    assert detect_cutoff(lr[None], SR) == pytest.approx(cutoff_hz, rel=0.02)
