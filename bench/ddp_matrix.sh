@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -73,6 +73,15 @@ mfu)  # one GPU: clip + AdamW compiled (Inductor's foreach kernels) instead of t
   run 1gpu-cudagraphs-loss-optc 1 --compile --compile-scope loss --compile-mode reduce-overhead \
     --compile-optimizer
   run 1gpu-cudagraphs-optc 1 --compile --compile-mode reduce-overhead --compile-optimizer
+  ;;
+sdpa)  # one GPU: the attention kernels at the model's shapes, then the step with each backend
+  python3 bench/matmul_peak.py
+  python3 bench/attention.py --tag "$tag"
+  [ -n "${OUT:-}" ] && cp bench/results/matmul_peak_*.jsonl bench/results/attention_*.jsonl "$OUT/"
+  for backend in auto flash efficient; do
+    run "1gpu-cudagraphs-loss-$backend" 1 --compile --compile-scope loss \
+      --compile-mode reduce-overhead --sdpa "$backend"
+  done
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

@@ -88,11 +88,16 @@ def main() -> None:
     parser.add_argument("--compile-optimizer", action="store_true",
                         help="clip + AdamW (foreach) compiled by torch.compile instead of the "
                              "fused kernel")
+    parser.add_argument("--sdpa", default="auto", choices=["auto", "flash", "cudnn", "efficient"],
+                        help="attention kernel: torch's choice, or only this SDPA backend")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     info = DistInfo.from_env("cuda")
+    if args.sdpa != "auto":  # read when the graph is traced: set before anything compiles
+        for name in ("flash", "cudnn", "mem_efficient"):
+            getattr(torch.backends.cuda, f"enable_{name}_sdp")(args.sdpa in name)
     dev = info.device
     torch.manual_seed(0)
     run = PRESETS[args.preset]
@@ -220,7 +225,7 @@ def main() -> None:
         "fused_clip": args.fused_clip, "compile_optimizer": args.compile_optimizer,
         "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
-        "optimize_ddp": args.optimize_ddp,
+        "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa,
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
         "compile_scope": args.compile_scope if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
