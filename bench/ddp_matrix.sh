@@ -78,10 +78,16 @@ sdpa)  # one GPU: the attention kernels at the model's shapes, then the step wit
   python3 bench/matmul_peak.py
   python3 bench/attention.py --tag "$tag"
   [ -n "${OUT:-}" ] && cp bench/results/matmul_peak_*.jsonl bench/results/attention_*.jsonl "$OUT/"
-  for backend in auto flash efficient; do
-    run "1gpu-cudagraphs-loss-$backend" 1 --compile --compile-scope loss \
-      --compile-mode reduce-overhead --sdpa "$backend"
+  for backend in auto flash; do  # a cache per backend: a cached graph keeps its kernel
+    TORCHINDUCTOR_CACHE_DIR=/tmp/inductor-$backend run "1gpu-cudagraphs-loss-$backend" 1 \
+      --compile --compile-scope loss --compile-mode reduce-overhead --sdpa "$backend"
   done
+  for backend in auto flash; do  # without CUDA graphs the profiler names each kernel
+    TORCHINDUCTOR_CACHE_DIR=/tmp/inductor-$backend-default run "1gpu-compiled-loss-$backend" 1 \
+      --compile --compile-scope loss --sdpa "$backend" \
+      --trace "bench/results/traces/$tag-$backend.txt"
+  done
+  [ -n "${OUT:-}" ] && cp bench/results/traces/"$tag"-*.txt "$OUT/"
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)
