@@ -73,7 +73,7 @@ class SettingsPanel(QWidget):
         self.solver_combo.setCurrentText(s.get("processing/solver"))
         self.solver_combo.currentTextChanged.connect(self._on_solver_combo_changed)
         self.warm_start = self._setting_box(
-            "Start from the DSP estimate", "processing/warm_start",
+            "Warm start from the DSP estimate", "processing/warm_start",
             "For inputs cut off at 9 kHz or below, the model refines a spectral-band-replication "
             "estimate instead of starting from noise (helped older models; the shipped model "
             "measures closer to the original from noise)")
@@ -99,8 +99,8 @@ class SettingsPanel(QWidget):
         cutoff.addWidget(self.cutoff_spin, 1)
         form.addRow("Steps", self.steps_spin)
         form.addRow("Solver", self.solver_combo)
-        form.addRow("Warm start", self.warm_start)
-        form.addRow("Above cutoff", self.keep_louder)
+        form.addRow(self.warm_start)  # whole rows: the box's text is its label
+        form.addRow(self.keep_louder)
         form.addRow("Device", self.device_combo)
         form.addRow("Cutoff", cutoff)
         self._show_model_spec()
