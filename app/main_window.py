@@ -173,8 +173,15 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
+        if not paths:
+            return
+        event.acceptProposedAction()
+        if self.tabs.currentWidget() is self.finetune:  # training data, not files to restore
+            added = self.finetune.add_folders(paths)
+            self.status.show_text(
+                f"{added} training folder(s) added" if added
+                else "Only folders are added here: training reads folders of audio")
+        else:
             self.add_paths(paths)
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -68,7 +68,7 @@ class FineTunePage(QWidget):
         row = QHBoxLayout()
         row.addWidget(add)
         row.addWidget(remove)
-        form.addRow(QLabel("Folders of full-band (44.1 kHz+) audio:"))
+        form.addRow(QLabel("Folders of full-band (44.1 kHz+) audio (add or drop them):"))
         form.addRow(self.folder_list)
         form.addRow(row)
         self.base_label = QLabel()
@@ -123,7 +123,7 @@ class FineTunePage(QWidget):
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.setLabel("bottom", "step")
         self.val_plot = pg.PlotWidget(title="Validation log-spectral distance "
-                                           "(dB, lower is better)")
+                                           "(log10 power, lower is better)")
         self.val_plot.setLabel("bottom", "step")
         self.val_plot.addLegend(offset=(-10, 10))
         self.curves = {LOSS_KEY: self.loss_plot.plot(pen=pg.mkPen(OK, width=1.5))}
@@ -204,6 +204,18 @@ class FineTunePage(QWidget):
         out = self.settings.get("finetune/out_dir")
         return Path(out) if out else Path.home() / "JaT-SR" / "finetune"
 
+    def add_folders(self, paths: list[str]) -> int:
+        """Add the folders among `paths` that are not listed yet; returns how many were added
+        (files and missing paths are skipped: training reads folders)."""
+        listed = {self.folder_list.item(i).text() for i in range(self.folder_list.count())}
+        added = 0
+        for path in paths:
+            if Path(path).is_dir() and path not in listed:
+                self.folder_list.addItem(path)
+                listed.add(path)
+                added += 1
+        return added
+
     def params(self) -> FineTuneParams:
         s = self.settings
         base = s.get("finetune/base_model") or s.get("processing/model")
@@ -246,7 +258,7 @@ class FineTunePage(QWidget):
     def _on_add_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of full-band audio")
         if folder:
-            self.folder_list.addItem(folder)
+            self.add_folders([folder])
 
     @Slot()
     def _on_remove_clicked(self) -> None:

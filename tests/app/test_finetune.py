@@ -199,3 +199,29 @@ def test_the_time_limit_fits_the_engine_schedule(tmp_path: Path) -> None:
     assert (train.max_minutes, train.fit_schedule, train.steps) == (20.0, True, 500)
     unlimited = engine_trainer(dataclasses.replace(params, max_minutes=0.0)).train_cfg
     assert unlimited.max_minutes is None and not unlimited.fit_schedule
+
+
+def test_folders_dropped_on_the_finetune_tab_become_training_data(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    from tests.app.test_main_window import drop
+
+    page = window.finetune
+    data = tmp_path / "my speech"
+    data.mkdir()
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"")
+
+    def listed() -> list[str]:
+        return [page.folder_list.item(i).text() for i in range(page.folder_list.count())]
+
+    before = listed()
+    drop(page.folder_list, [data, clip, data])  # a folder twice and a file
+    assert listed() == [*before, str(data)]
+    assert window.controller.model.rowCount() == 0  # nothing queued for restoring
+    assert page.params().folders[-1] == str(data)
+    drop(page.folder_list, [clip])
+    assert listed() == [*before, str(data)]
+    assert "only folders" in window.status.label.text().lower()
+    window.tabs.setCurrentIndex(0)  # on the Restore tab a drop still queues files
+    drop(window.spectrogram, [clip])
+    qtbot.waitUntil(lambda: window.controller.model.rowCount() == 1, timeout=5000)
