@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -88,6 +88,15 @@ sdpa)  # one GPU: the attention kernels at the model's shapes, then the step wit
       --trace "bench/results/traces/$tag-$backend.txt"
   done
   [ -n "${OUT:-}" ] && cp bench/results/traces/"$tag"-*.txt "$OUT/"
+  ;;
+overlap)  # how much of the all-reduce hides behind the backward (rank 0's kernels), 2 GPUs
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
+  t=bench/results/traces/$tag
+  run 2gpu-outer-bucket256-graphs 2 --compile --bucket-mb 256 --compile-mode reduce-overhead \
+    --trace "$t-graphs.txt"
+  run 2gpu-outer-bucket256 2 --compile --bucket-mb 256 --trace "$t-compiled.txt"
+  run 2gpu-eager 2 --trace "$t-eager.txt"
+  [ -n "${OUT:-}" ] && cp "$t"-*.txt "$OUT/"
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

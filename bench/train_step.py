@@ -55,6 +55,48 @@ def count_flops(net: DiT, obj: FlowObjective, x: torch.Tensor, cond: torch.Tenso
     return counter.get_total_flops()
 
 
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _length(intervals: list[tuple[float, float]]) -> float:
+    return sum(end - start for start, end in intervals)
+
+
+def _intersection(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    total, i, j = 0.0, 0, 0
+    while i < len(a) and j < len(b):
+        total += max(0.0, min(a[i][1], b[j][1]) - max(a[i][0], b[j][0]))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def comm_overlap(prof: torch.profiler.profile, steps: int) -> dict[str, float]:
+    """How much of the all-reduce hides behind compute, per step, from the kernels' own times
+    (ms): NCCL kernels vs all others (their unions, so concurrent kernels count once)."""
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    spans = [(e.time_range.start, e.time_range.end, "nccl" in e.name.lower()) for e in kernels]
+    comm = _union([(a, b) for a, b, is_comm in spans if is_comm])
+    compute = _union([(a, b) for a, b, is_comm in spans if not is_comm])
+    busy = _union(comm + compute)
+    hidden = _intersection(comm, compute)
+    window = (busy[-1][1] - busy[0][0]) if busy else 0.0
+    per_step = 1000.0 * steps
+    return {"comm_ms": _length(comm) / per_step, "comm_hidden_ms": hidden / per_step,
+            "comm_exposed_ms": (_length(comm) - hidden) / per_step,
+            "compute_ms": _length(compute) / per_step,
+            "gpu_idle_ms": (window - _length(busy)) / per_step, "kernels": len(kernels)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="v2", choices=sorted(PRESETS))
@@ -205,8 +247,10 @@ def main() -> None:
             torch.cuda.synchronize()
         if info.is_main:
             args.trace.parent.mkdir(parents=True, exist_ok=True)
-            args.trace.write_text(prof.key_averages().table(
+            overlap = comm_overlap(prof, 3)
+            args.trace.write_text(json.dumps(overlap) + "\n" + prof.key_averages().table(
                 sort_by="cuda_time_total", row_limit=40, max_name_column_width=70))
+            print("overlap", json.dumps(overlap), flush=True)
     if not info.is_main:
         info.close()
         return
