@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import functools
 import json
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -270,6 +271,8 @@ def main() -> None:
         "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
         "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa,
+        "env": {k: v for k, v in os.environ.items()
+                if k.startswith(("NCCL_", "TORCH_NCCL_", "CUDA_DEVICE_MAX"))},
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
         "compile_scope": args.compile_scope if args.compile else None,
         "compile_mode": args.compile_mode if args.compile else None,
