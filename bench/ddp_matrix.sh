@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -105,6 +105,14 @@ streams)  # 2 GPUs, CUDA graphs: does the all-reduce get the SMs it needs? (NCCL
   TORCH_NCCL_HIGH_PRIORITY=1 run 2gpu-graphs-ncclprio 2 "${g[@]}"
   CUDA_DEVICE_MAX_CONNECTIONS=1 run 2gpu-graphs-1conn 2 "${g[@]}"
   NCCL_MAX_NCHANNELS=4 run 2gpu-graphs-4chan 2 "${g[@]}"
+  ;;
+carveout)  # 2 GPUs, CUDA graphs: matmuls leave SMs free so the all-reduce can run beside them
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
+  run 2gpu-graphs-base 2 "${g[@]}"
+  for n in 16 32; do
+    run "2gpu-graphs-carveout$n" 2 "${g[@]}" --sm-carveout "$n"
+  done
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

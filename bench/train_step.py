@@ -133,11 +133,15 @@ def main() -> None:
                              "fused kernel")
     parser.add_argument("--sdpa", default="auto", choices=["auto", "flash", "cudnn", "efficient"],
                         help="attention kernel: torch's choice, or only this SDPA backend")
+    parser.add_argument("--sm-carveout", type=int, default=0,
+                        help="SMs cuBLAS matmuls leave free (for the all-reduce's kernels)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     info = DistInfo.from_env("cuda")
+    if args.sm_carveout:  # before anything runs: CUDA graphs keep the grid they captured
+        torch._C._set_sm_carveout_experimental(args.sm_carveout)
     if args.sdpa != "auto":  # read when the graph is traced: set before anything compiles
         for name in ("flash", "cudnn", "mem_efficient"):
             getattr(torch.backends.cuda, f"enable_{name}_sdp")(args.sdpa in name)
@@ -270,7 +274,7 @@ def main() -> None:
         "fused_clip": args.fused_clip, "compile_optimizer": args.compile_optimizer,
         "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
-        "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa,
+        "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa, "sm_carveout": args.sm_carveout,
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("NCCL_", "TORCH_NCCL_", "CUDA_DEVICE_MAX"))},
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
