@@ -79,7 +79,7 @@ sys.path.insert(0, str(REPO / "scripts"))  # render_midi beside this script
 import render_midi  # noqa: E402
 
 from engine.audio import io as audio_io  # noqa: E402
-from engine.audio.cutoff import BIN_HZ, cutoff_from_power  # noqa: E402
+from engine.audio.cutoff import BIN_HZ, DETECTOR_VERSION, cutoff_from_power  # noqa: E402
 
 log = logging.getLogger("build_corpus")
 
@@ -567,8 +567,8 @@ class Measurer:
     def _key(self, path: str) -> str:
         st = os.stat(path)
         s = self.settings
-        return (f"{MEASURE_VERSION}|{s.segment_s}|{s.max_segments}|{path}|{st.st_size}|"
-                f"{st.st_mtime_ns}")
+        return (f"{MEASURE_VERSION}|{DETECTOR_VERSION}|{s.segment_s}|{s.max_segments}|{path}|"
+                f"{st.st_size}|{st.st_mtime_ns}")
 
     def measure(self, candidates: Sequence[Candidate]) -> None:
         """Fill `measure` and `reason` of every candidate."""

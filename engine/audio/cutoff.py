@@ -49,6 +49,10 @@ from engine.audio import io as audio_io
 
 log = logging.getLogger(__name__)
 
+# Bump whenever a detection can change: caches of measured cutoffs (the trainer's corpus scan,
+# scripts/build_corpus.py) key on it. 2: content down to 90 dB under the peak over a deep floor;
+# 3: a brick wall is the band limit however far the content before it sags.
+DETECTOR_VERSION = 3
 MAX_CUTOFF_HZ = 22050.0  # the model works at 44.1 kHz: nothing above its Nyquist matters
 BIN_HZ = 21.5  # target Welch resolution (n_fft 2048 at 44.1 kHz)
 SMOOTH_HZ = 150.0  # median-smoothing width of the dB spectrum

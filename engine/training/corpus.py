@@ -31,7 +31,7 @@ import numpy as np
 import soundfile as sf
 
 from engine.audio import io as audio_io
-from engine.audio.cutoff import detect_cutoff_file
+from engine.audio.cutoff import DETECTOR_VERSION, detect_cutoff_file
 from engine.config import SAMPLE_RATE
 from engine.training.dataconfig import DataConfig
 
@@ -107,10 +107,17 @@ class AudioCache:
         try:
             meta = json.loads((self.dir / f"{key}.json").read_text())
             if meta.get("key") == key:
-                return meta
-        except (OSError, ValueError):
+                if meta["error"] or meta.get("detector") == DETECTOR_VERSION:
+                    return meta
+                try:  # measured by an older detector: the band limit again, the array stays
+                    return self._save({**meta, "detector": DETECTOR_VERSION,
+                                       "cutoff_hz": detect_cutoff_file(path)})
+                except audio_io.AudioInputError:
+                    pass  # the file changed under its identity: scan it afresh below
+        except (OSError, ValueError, KeyError):
             pass
-        meta = {"key": key, "path": path, "error": None, "cached_frames": 0}
+        meta = {"key": key, "path": path, "error": None, "cached_frames": 0,
+                "detector": DETECTOR_VERSION}
         try:
             info = audio_io.probe(path)
             meta.update(frames=info.frames, sample_rate=info.sample_rate, channels=info.channels,

@@ -149,6 +149,35 @@ def test_scan_threads_agree_with_one(corpus_dir: Path, tmp_path: Path,
         np.testing.assert_array_equal(AudioCache.open(a), AudioCache.open(b))
 
 
+def test_new_detector_remeasures_cutoffs_but_keeps_the_arrays(
+        corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cached band limits from an older detector are measured again (a changed detector can
+    move a file across the bandwidth threshold); the decoded arrays are not touched."""
+    cfg = _cfg(corpus_dir, tmp_path / "cache")
+    first = scan(cfg)
+    arrays = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.npy")}
+
+    def boom(*args: object, **kw: object) -> None:
+        raise AssertionError("decoded again")
+
+    measured: list[str] = []
+    monkeypatch.setattr(audio_io, "iter_blocks", boom)
+    monkeypatch.setattr(corpus_mod, "detect_cutoff_file",
+                        lambda path: measured.append(path) or 2000.0)  # a detector that cuts all
+    assert scan(cfg).train == first.train  # same detector version: nothing measured
+    assert measured == []
+    monkeypatch.setattr(corpus_mod, "DETECTOR_VERSION", corpus_mod.DETECTOR_VERSION + 1)
+    second = scan(cfg)
+    assert len(measured) == len(set(measured))  # each readable file measured again, once
+    assert set(measured) >= {e.path for e in first.train + first.val}
+    assert second.train == [] and second.val == []  # ... and now all low-band
+    assert "low_bandwidth" in {s.category for s in second.skipped}
+    assert {p: p.stat().st_mtime_ns for p in arrays} == arrays
+    measured.clear()
+    scan(cfg)
+    assert measured == []  # the new measurements were stored
+
+
 def test_cache_resumes_and_catches_late_nan(corpus_dir: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg(corpus_dir, tmp_path / "cache")
