@@ -1,7 +1,7 @@
 """Audio file I/O: the only module that opens audio files (STYLE §8).
 
 Reading validates every file (what libsndfile reads: WAV, FLAC, OGG Vorbis/Opus, MP3, AIFF, ...;
-1-8 channels, 8-192 kHz, at least `MIN_DURATION_S`) and raises an `AudioInputError` subclass with
+1-8 channels, 4-192 kHz, at least `MIN_DURATION_S`) and raises an `AudioInputError` subclass with
 a one-line reason. Arrays are numpy float32 `(Ch, S)`. Writing goes through `AtomicWriter`.
 """
 
@@ -25,7 +25,7 @@ from engine.audio.rolloff import RolloffStream, compensation_taps, precompensate
 
 log = logging.getLogger(__name__)
 
-MIN_SAMPLE_RATE = 8_000  # Hz, lowest accepted input rate (narrow-band telephone audio)
+MIN_SAMPLE_RATE = 4_000  # Hz, lowest accepted input rate: a 2 kHz band, the lowest cutoff trained
 MAX_SAMPLE_RATE = 192_000  # Hz, highest accepted input rate (studio masters)
 MAX_CHANNELS = 8  # 7.1 surround
 MIN_DURATION_S = 0.05  # shorter inputs break the 2048-point STFTs downstream

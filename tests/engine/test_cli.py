@@ -17,7 +17,7 @@ def _input(tmp_path, rate: int, channels: int, seconds: float, name: str = "in")
     return write_wav(tmp_path / f"{name}.wav", x if channels > 1 else x[0], rate)
 
 
-@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100])
+@pytest.mark.parametrize("rate", [4000, 6000, 8000, 16000, 22050, 44100])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_upsample_short_files_at_every_rate(tmp_path, tiny_model_path, rate, channels):
     src = _input(tmp_path, rate, channels, 0.2)
