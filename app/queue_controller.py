@@ -89,7 +89,7 @@ class QueueController(QObject):
                 next(self._request_ids), job_id, item.path,
                 Path(options.output_folder) if options.output_folder else None,
                 options.fmt, options.subtype, options.model, options.device, options.steps,
-                options.solver, options.cutoff_hz if options.cutoff_hz else item.cutoff_hz,
+                options.solver, item.cutoff_set_hz or options.cutoff_hz or item.cutoff_hz,
                 warm_start=options.warm_start, keep_louder_input=options.keep_louder_input)
             self.model.update(job_id, status=Status.QUEUED, progress=0.0, step_text="",
                               message="", request_id=request.request_id)
@@ -186,8 +186,10 @@ class QueueController(QObject):
             return
         note = f"restored in {r.elapsed_s:.1f} s" if r.generated else \
             "already full-band: copied unchanged"
+        item = self.model.item(r.job_id)
+        used = {} if item is not None and item.cutoff_set_hz else {"cutoff_hz": r.cutoff_hz}
         self.model.update(r.job_id, status=Status.DONE, progress=1.0, step_text="",
-                          output_path=r.output_path, cutoff_hz=r.cutoff_hz, message=note)
+                          output_path=r.output_path, message=note, **used)
         self._report_progress()
         self.item_finished.emit(r.job_id)
 

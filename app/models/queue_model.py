@@ -14,6 +14,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
 )
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QStyle
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -46,12 +47,36 @@ class QueueItem:
     sample_rate: int | None = None
     channels: int | None = None
     duration_s: float | None = None
-    cutoff_hz: float | None = None
+    cutoff_hz: float | None = None  # detected (after a restore: the one it used)
+    cutoff_set_hz: float | None = None  # the user's, for this file: used instead of any other
     progress: float = 0.0  # 0..1
     step_text: str = ""  # e.g. "chunk 2/5 · step 7/16"
     message: str = ""  # error reason or result note (tooltip)
     output_path: Path | None = None
     request_id: int = 0  # the latest processing request (stale messages are ignored)
+
+
+MIN_CUTOFF_HZ = 1000.0  # a cutoff set by hand: at least this, at most the file's Nyquist
+EDITABLE = frozenset({Status.READY, Status.DONE, Status.CANCELLED, Status.FAILED})
+
+
+def parse_cutoff(text: str) -> float | None:
+    """A typed cutoff in Hz: "11025", "11025 Hz", "11.025", "11 kHz" (numbers under 100 are
+    kHz); "" or "auto" -> None (back to the detected one). Raises ValueError otherwise."""
+    t = text.strip().lower().replace(",", ".")
+    if t in ("", "auto"):
+        return None
+    scale = 1.0
+    for suffix, factor in (("khz", 1000.0), ("hz", 1.0), ("k", 1000.0)):
+        if t.endswith(suffix):
+            t, scale = t[: -len(suffix)].strip(), factor
+            break
+    value = float(t) * scale
+    if value < 100:  # "11" means 11 kHz
+        value *= 1000.0
+    if not value > 0 or value != value:
+        raise ValueError(f"not a frequency: {text!r}")
+    return value
 
 
 def format_duration(seconds: float) -> str:
@@ -90,7 +115,31 @@ class QueueModel(QAbstractTableModel):
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if (index.column() == self.CUTOFF and 0 <= index.row() < len(self._items)
+                and self._items[index.row()].status in EDITABLE):
+            flags |= Qt.ItemFlag.ItemIsEditable  # double-click: this file's own cutoff
+        return flags
+
+    def setData(self, index: ModelIndex, value: Any,
+                role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """The Cutoff cell takes a cutoff typed by hand (`parse_cutoff`), within 1 kHz and the
+        file's Nyquist (and 22.05 kHz); empty or "auto" clears it. Anything else is refused."""
+        if (role != Qt.ItemDataRole.EditRole or not index.isValid()
+                or index.column() != self.CUTOFF or not self.flags(index)
+                & Qt.ItemFlag.ItemIsEditable):
+            return False
+        item = self._items[index.row()]
+        try:
+            hz = parse_cutoff(str(value))
+        except ValueError:
+            return False
+        if hz is not None:
+            top = min(22050.0, (item.sample_rate or 44100) / 2)
+            if not MIN_CUTOFF_HZ <= hz <= top:
+                return False
+        self.update(item.job_id, cutoff_set_hz=hz)
+        return True
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):
@@ -98,6 +147,13 @@ class QueueModel(QAbstractTableModel):
         item, col = self._items[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(item, col)
+        if role == Qt.ItemDataRole.EditRole and col == self.CUTOFF:
+            hz = item.cutoff_set_hz or item.cutoff_hz
+            return f"{hz / 1000:g} kHz" if hz else ""
+        if role == Qt.ItemDataRole.FontRole and col == self.CUTOFF and item.cutoff_set_hz:
+            font = QFont()
+            font.setItalic(True)
+            return font
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(item, col)
         if role == Qt.ItemDataRole.DecorationRole and col == self.STATUS:
@@ -117,7 +173,8 @@ class QueueModel(QAbstractTableModel):
         if col == self.RATE:
             return f"{item.sample_rate / 1000:g} kHz" if item.sample_rate else ""
         if col == self.CUTOFF:
-            return f"{item.cutoff_hz / 1000:.1f} kHz" if item.cutoff_hz else ""
+            hz = item.cutoff_set_hz or item.cutoff_hz
+            return f"{hz / 1000:.1f} kHz" if hz else ""
         if col == self.CHANNELS:
             return str(item.channels) if item.channels else ""
         if col == self.DURATION:
@@ -130,6 +187,12 @@ class QueueModel(QAbstractTableModel):
 
     def _tooltip(self, item: QueueItem, col: int) -> str:
         lines = [str(item.path)]
+        if col == self.CUTOFF and item.cutoff_set_hz:
+            detected = f"{item.cutoff_hz / 1000:.1f} kHz" if item.cutoff_hz else "not measured"
+            lines.append(f"Cutoff set by hand (detected: {detected}); clear the cell to use "
+                         "the detected one")
+        elif col == self.CUTOFF and item.status in EDITABLE:
+            lines.append("Double-click to set this file's cutoff by hand")
         if item.message:
             lines.append(item.message)
         if item.output_path is not None:

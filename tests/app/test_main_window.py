@@ -20,7 +20,7 @@ from app.main_window import MainWindow
 from app.models.queue_model import QueueModel, Status
 from app.playback.player import Mode, State
 from app.settings import Settings
-from app.workers.messages import SystemInfo
+from app.workers.messages import JobRequest, SystemInfo
 from tests.app.conftest import TEST_RATE, FakeStream, FakeStreamStop, tone_clip
 
 PROCESS_TIMEOUT_MS = 60_000
@@ -105,6 +105,22 @@ def test_drop_process_export_and_listen(qtbot: QtBot, window: MainWindow,
     window.transport.mode_buttons[2].click()  # B - A
     np.testing.assert_array_equal(stream.pump(500), diff[1500:2000])
     assert window.transport.mode_buttons[2].isChecked()
+
+
+def test_a_cutoff_set_in_the_queue_is_the_one_restored_with(qtbot: QtBot, window: MainWindow,
+                                                            clip_path: Path) -> None:
+    window.add_paths([str(clip_path)])
+    model = window.controller.model
+    job = wait_status(qtbot, model, clip_path.name, {Status.READY})
+    detected = model.item(job).cutoff_hz  # type: ignore[union-attr]
+    requests: list[JobRequest] = []
+    window.controller._process_requested.connect(requests.append)
+    assert model.setData(model.index(model.row_of(job), QueueModel.CUTOFF), "2.5 kHz")
+    window.actions_by_text["Process all"].trigger()
+    wait_status(qtbot, model, clip_path.name, {Status.DONE}, PROCESS_TIMEOUT_MS)
+    assert [r.cutoff_hz for r in requests] == [2500.0]
+    item = model.item(job)
+    assert item is not None and item.cutoff_set_hz == 2500 and item.cutoff_hz == detected
 
 
 def test_keyboard_toggles_ab_and_play(qtbot: QtBot, window: MainWindow, clip_path: Path) -> None:
