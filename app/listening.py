@@ -96,7 +96,7 @@ class Listening(QObject):
         self._drop_clip()
         if self._job is not None:
             self._job.cancel()
-        job = ClipJob(job_id, item.path, output, item.cutoff_hz or 0.0)
+        job = ClipJob(job_id, item.path, output, item.cutoff_used_hz or item.cutoff_hz or 0.0)
         job.signals.partial.connect(self._on_clip_job_partial)
         job.signals.done.connect(self._on_clip_job_done)
         job.signals.failed.connect(self._on_clip_job_failed)

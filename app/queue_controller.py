@@ -187,9 +187,10 @@ class QueueController(QObject):
         note = f"restored in {r.elapsed_s:.1f} s" if r.generated else \
             "already full-band: copied unchanged"
         item = self.model.item(r.job_id)
-        used = {} if item is not None and item.cutoff_set_hz else {"cutoff_hz": r.cutoff_hz}
+        detected = {} if item is not None and item.cutoff_set_hz else {"cutoff_hz": r.cutoff_hz}
         self.model.update(r.job_id, status=Status.DONE, progress=1.0, step_text="",
-                          output_path=r.output_path, message=note, **used)
+                          output_path=r.output_path, message=note, cutoff_used_hz=r.cutoff_hz,
+                          **detected)
         self._report_progress()
         self.item_finished.emit(r.job_id)
 

@@ -49,6 +49,7 @@ class QueueItem:
     duration_s: float | None = None
     cutoff_hz: float | None = None  # detected (after a restore: the one it used)
     cutoff_set_hz: float | None = None  # the user's, for this file: used instead of any other
+    cutoff_used_hz: float | None = None  # the one the latest output was restored with
     progress: float = 0.0  # 0..1
     step_text: str = ""  # e.g. "chunk 2/5 · step 7/16"
     message: str = ""  # error reason or result note (tooltip)

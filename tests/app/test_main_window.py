@@ -121,6 +121,9 @@ def test_a_cutoff_set_in_the_queue_is_the_one_restored_with(qtbot: QtBot, window
     assert [r.cutoff_hz for r in requests] == [2500.0]
     item = model.item(job)
     assert item is not None and item.cutoff_set_hz == 2500 and item.cutoff_hz == detected
+    assert item.cutoff_used_hz == 2500
+    window.queue_view.select_job(job)  # the spectrograms mark the cutoff it was restored with
+    qtbot.waitUntil(lambda: window.spectrogram._cutoff_hz == 2500, timeout=20_000)
 
 
 def test_keyboard_toggles_ab_and_play(qtbot: QtBot, window: MainWindow, clip_path: Path) -> None:
