@@ -64,6 +64,34 @@ def lsd_bands(ref: Any, est: Any, cutoff_hz: float, sample_rate: int = 44100) ->
     }
 
 
+def hole_share(ref: Any, low_hz: float, high_hz: float, sample_rate: int = 44100,
+               n_fft: int = 2048, hop: int = 512, active_db: float = 40.0) -> float:
+    """Share of STFT bins in [low_hz, high_hz) below the metric's clamp (`POWER_FLOOR`) in the
+    reference's active frames (within `active_db` of its loudest frame; channels mixed down).
+
+    A recording's noise floor keeps every bin far above the clamp (16-bit rounding alone sits
+    ~35 dB over it), so holes there are bins a lossy encoder zeroed (Vorbis drops quiet bands
+    frame by frame). The LSD scores every such hole the model fills: this says how many there
+    are. NaN when the band holds no bin or the reference is silent.
+    """
+    x = _as_2d(ref, "ref").mean(axis=0)
+    freqs_hz = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    band = (freqs_hz >= low_hz) & (freqs_hz < high_hz)
+    if not band.any():
+        return float("nan")
+    frames = _frames(x, n_fft, hop)  # (T, n_fft) strided view, no copy
+    window = np.hanning(n_fft + 1)[:-1]
+    energy, holes = np.zeros(frames.shape[0]), np.zeros(frames.shape[0])  # per frame
+    for i in range(0, frames.shape[0], 256):  # in chunks: memory stays flat for long files
+        power = np.abs(np.fft.rfft(frames[i:i + 256] * window, axis=1)) ** 2  # (t, F)
+        energy[i:i + 256] = power.sum(axis=1)
+        holes[i:i + 256] = (power[:, band] < POWER_FLOOR).sum(axis=1)
+    if not energy.max() > 0:
+        return float("nan")
+    active = energy >= energy.max() * 10 ** (-active_db / 10)
+    return float(holes[active].sum() / (active.sum() * band.sum()))
+
+
 def _lsd_channel(ref: np.ndarray, est: np.ndarray, n_fft: int, hop: int, keep: np.ndarray,
                  frames_per_chunk: int = 256) -> float:
     """Mean over non-silent reference frames of the per-frame LSD, in chunks of frames."""

@@ -40,7 +40,7 @@ from engine.audio.cutoff import detect_cutoff
 from engine.audio.io import AudioInputError, load, resample
 from engine.config import SAMPLE_RATE
 from engine.eval.baselines import sbr_upsample, sinc_upsample
-from engine.metrics import lsd, lsd_bands
+from engine.metrics import hole_share, lsd, lsd_bands
 from engine.pipeline import Restorer
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ MIN_REFERENCE_S = 0.5  # shorter references are skipped: too few STFT frames to 
 LOWPASS_TAPS = 2047  # MP3-like low-pass: Kaiser FIR, ~110 Hz transition, ~80 dB stop band
 LOWPASS_BETA = 8.0
 NYQUIST_HZ = SAMPLE_RATE / 2
+HOLES_BAND_HZ = (10000.0, 20000.0)  # where encoder holes in a reference are counted (its
+#   own band limit caps the top): the band every input condition regenerates
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ def _evaluate_reference(f: EvalFile, ref: np.ndarray, cfg: EvalConfig,
     if ref_cutoff_hz < FULL_BAND_MIN_HZ:
         log.warning("%s: reference band ends at %.0f Hz: not full-band, LSD above the cutoff "
                     "is scored against missing content", f.rel, ref_cutoff_hz)
+    holes = hole_share(ref, HOLES_BAND_HZ[0], min(HOLES_BAND_HZ[1], ref_cutoff_hz))
     rows: list[dict[str, Any]] = []
     examples: list[Example] = []
     for name in cfg.conditions:
@@ -259,6 +262,7 @@ def _evaluate_reference(f: EvalFile, ref: np.ndarray, cfg: EvalConfig,
                 "nominal_cutoff_hz": cond.nominal_cutoff_hz, "system": system,
                 "cutoff_hz": round(cutoff_hz if system_cutoff_hz is None else system_cutoff_hz, 1),
                 "split_hz": round(split_hz, 1), "ref_cutoff_hz": round(ref_cutoff_hz, 1),
+                "ref_holes": _finite_or_none(holes),
                 "channels": int(ref.shape[0]), "duration_s": round(duration_s, 3),
                 **{k: _finite_or_none(v) for k, v in scores.items()},
                 "elapsed_s": round(elapsed_s, 4), "rtf": round(elapsed_s / duration_s, 4),

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SYSTEM_LABELS = {"sinc": "sinc", "dsp": "DSP (SBR)", "model": "model"}
 TARGETS = {"8k": 70.0, "16k": 70.0, "22.05k": 65.0, "lp16k": 60.0}  # % below sinc (issue 5)
 KEPT_BAND_MAX = 0.05  # LSD below the cutoff that counts as "untouched"
+HOLE_FREE_MAX = 0.01  # a reference with at most this share of encoder holes counts as clean
 PLOT_N_FFT, PLOT_HOP = 2048, 512  # the metric's STFT
 PLOT_RANGE_DB = 100.0  # colour scale: the reference's peak down to this much below it
 PLOT_MAX_FRAMES = 480  # frames are max-pooled down to at most this many columns
@@ -130,6 +131,45 @@ def target_table(rows: Sequence[dict[str, Any]]) -> list[str]:
                    "kept band vs input"], body)
 
 
+def holes_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Mean LSD per condition on references with and without encoder holes (`ref_holes`)."""
+    shares = {r["file"]: r.get("ref_holes") for r in rows}
+    if not shares or any(v is None for v in shares.values()):
+        return []
+    systems = _present(rows, "system", SYSTEMS)
+    others = [s for s in systems if s != "sinc"]
+    body = []
+    for label, clean in (("hole-free", True), ("with holes", False)):
+        group = [r for r in rows if (shares[r["file"]] <= HOLE_FREE_MAX) == clean]
+        n_files = len({r["file"] for r in group})
+        if not n_files:
+            continue
+        for cond in [*_present(group, "condition", list(CONDITIONS)), None]:
+            means = {s: _stat(group, "lsd", condition=cond, system=s) for s in systems}
+            body.append([label, str(n_files), cond or "all", *(_fmt(means[s]) for s in systems),
+                         *(_reduction(means[s], means.get("sinc")) for s in others)])
+    header = ["references", "files", "input", *(f"LSD {SYSTEM_LABELS[s]}" for s in systems),
+              *(f"{SYSTEM_LABELS[s]} vs sinc" for s in others)]
+    return _table(header, body)
+
+
+def _holes_summary(rows: Sequence[dict[str, Any]]) -> str:
+    shares = sorted({r["file"]: r["ref_holes"] for r in rows}.values())
+    holey = sum(v > HOLE_FREE_MAX for v in shares)
+    return (f"Share of STFT bins (the metric's) from 10 kHz up to 20 kHz or the reference's own "
+            f"band limit that sit below the metric's clamp in the reference's active frames "
+            f"(`engine.metrics.hole_share`): bins a lossy encoder zeroed (a recording's noise "
+            f"floor never gets there), which any system that fills the band is scored against. "
+            f"{holey} of {len(shares)} references have more than {100 * HOLE_FREE_MAX:g} % "
+            f"(median {100 * np.median(shares):.1f} %, most {100 * shares[-1]:.1f} %). Holes "
+            f"come with how a reference was encoded, so the split below can coincide with "
+            f"sources or categories (the per-input table gives each file's share).")
+
+
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.0f} %"
+
+
 def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
@@ -149,9 +189,10 @@ def per_input_table(rows: Sequence[dict[str, Any]]) -> list[str]:
                  if (r := found.get(s)) else "—" for s in systems]
         rtfs = [_fmt(found[s]["rtf"], 3) if s in found else "—" for s in timed]
         body.append([f"`{file}`", category, cond, f"{first['cutoff_hz']:.0f}",
-                     f"{first['ref_cutoff_hz']:.0f}",
+                     f"{first['ref_cutoff_hz']:.0f}", _percent(first.get("ref_holes")),
                      f"{first['duration_s']:.1f} × {first['channels']}", *cells, *rtfs])
-    header = ["file", "category", "input", "cutoff Hz", "reference band Hz", "s × ch",
+    header = ["file", "category", "input", "cutoff Hz", "reference band Hz",
+              "reference holes", "s × ch",
               *(f"{SYSTEM_LABELS[s]}: LSD (above / below)" for s in systems),
               *(f"RTF {SYSTEM_LABELS[s]}" for s in timed)]
     return _table(header, body)
@@ -203,6 +244,10 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], meta: dict[str, Any
                       "LSD reduction vs sinc per input, the model below the DSP baseline, the "
                       "kept band untouched (mean LSD below the cutoff).", "", *targets]
         lines += ["## Per category", "", *category_table(rows)]
+        holes = holes_table(rows)
+        if holes:
+            lines += ["## Encoder holes in the references", "", _holes_summary(rows), "",
+                      *holes]
     if figures:
         lines += ["## Examples", "",
                   "Input (sinc-resampled to 44.1 kHz), the restorations and the reference, "

@@ -101,8 +101,10 @@ def _check_outputs(out: Path, systems: set[str], n_examples: int) -> list[dict]:
     assert {r["category"] for r in rows} == {"speech", "music"}
     assert all(r["lsd"] is not None and r["rtf"] >= 0 for r in rows)
     report = (out / "report.md").read_text()
-    for name in [*CONDITIONS, "speech", "music", "## Per category", "<details>", "RTF"]:
+    for name in [*CONDITIONS, "speech", "music", "## Per category", "<details>", "RTF",
+                 "## Encoder holes in the references", "hole-free"]:
         assert name in report
+    assert all(r["ref_holes"] == 0.0 for r in rows)  # synthetic float references: no holes
     pngs = sorted((out / "examples").glob("*.png"))
     assert len(pngs) == n_examples
     assert all(p.stat().st_size < 200_000 for p in pngs)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.metrics import lsd, lsd_bands
+from engine.metrics import hole_share, lsd, lsd_bands
 
 SR = 44100
 N_FFT = 2048
@@ -110,3 +110,21 @@ def test_argument_errors() -> None:
         lsd(ref, np.full_like(ref, np.nan))
     with pytest.raises(ValueError, match="cutoff_hz"):
         lsd_bands(ref, ref, 22050.0)
+
+
+def test_hole_share_counts_encoder_zeroed_bins_in_active_frames() -> None:
+    x = _noise((4 * SR,), seed=3)
+    assert hole_share(x, 10000, 20000) == 0.0  # noise: no bin near the clamp
+    assert hole_share(np.round(x * 32767) / 32767, 10000, 20000) == 0.0  # 16-bit rounding
+    holey = x.copy()
+    for start in range(0, holey.size, SR):  # every other 0.5 s, 9 kHz and up zeroed
+        seg = holey[start:start + SR // 2]
+        spec = np.fft.rfft(seg)
+        spec[np.fft.rfftfreq(seg.size, 1 / SR) >= 9000] = 0
+        holey[start:start + SR // 2] = np.fft.irfft(spec, seg.size)
+    share = hole_share(holey, 10000, 20000)
+    assert 0.4 < share < 0.5  # half the time, less the frames straddling a switch
+    quiet = np.concatenate([x, 1e-9 * x])  # frames 40 dB under the loudest are not counted
+    assert hole_share(quiet, 10000, 20000) == 0.0
+    assert math.isnan(hole_share(np.zeros(SR), 10000, 20000))  # silent
+    assert math.isnan(hole_share(x, 30000, 40000))  # no bin in the band
