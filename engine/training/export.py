@@ -28,5 +28,7 @@ def export_checkpoint(checkpoint: Path, out: Path, use_ema: bool = True,
     training = {"checkpoint": str(checkpoint), "steps": state["step"],
                 "ema": use_ema, "train": state["config"].get("train"),
                 "data": state.get("data_summary"),
+                **{k: state["config"][k] for k in ("world_size", "hardware")
+                   if k in state["config"]},
                 **{k: v for k, v in state["config"].items() if k.startswith("base_")}}
     return save_model(out, JaTModel(net, codec, run, training), dtype)

@@ -237,13 +237,20 @@ class Trainer:
         """Write the EMA weights as a model file the pipeline loads."""
         training = {**self.provenance, "steps": self.step_idx,
                     "train": dataclasses.asdict(self.train_cfg),
-                    "data": self.corpus.summary()}
+                    "data": self.corpus.summary(), "world_size": self.dist.world_size,
+                    "hardware": self._hardware()}
         return save_model(path, JaTModel(self.ema.model, self.codec, self.run, training), dtype)
 
     def _config_dict(self) -> dict[str, Any]:
         return {"run": self.run.to_dict(), "train": dataclasses.asdict(self.train_cfg),
                 "data": dataclasses.asdict(self.data_cfg), "world_size": self.dist.world_size,
-                **self.provenance}
+                "hardware": self._hardware(), **self.provenance}
+
+    def _hardware(self) -> str:
+        """What trained this: e.g. "4 x NVIDIA H100 80GB HBM3" or "1 x cpu" (model provenance)."""
+        dev = self.device
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+        return f"{self.dist.world_size} x {name}"
 
     # --- the loop -----------------------------------------------------------------------
     def stop(self) -> None:

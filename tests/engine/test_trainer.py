@@ -124,6 +124,8 @@ def test_cli_train_export_then_upsample(data_dir, tmp_path):
     assert main(["export", str(run), str(tmp_path / "model")]) == 0
     model = load_model(tmp_path / "model.safetensors")
     assert model.training["steps"] == 6 and model.run.model.width == 64
+    assert model.training["world_size"] == 1 and model.training["hardware"] == "1 x cpu"
+    assert load_model(tmp_path / "model8.safetensors").training["hardware"] == "1 x cpu"
     assert read_model_config(tmp_path / "model")["weights_dtype"] == "float16"
     assert read_model_config(tmp_path / "model8")["weights_dtype"] == "int8"
     src = write_wav(tmp_path / "in.wav", lowpass(synth_clip(1.0), 8000), 44100)
@@ -159,6 +161,7 @@ def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path, co
     assert "ranks hold identical weights" in proc.stderr
     state = torch.load(tmp_path / "ddp/ckpt/last.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["world_size"] == 2
+    assert state["config"]["hardware"] == "2 x cpu"
     assert state["config"]["train"]["compile_ddp"] == ("inner" if compile_args else "outer")
     assert not any(k.startswith("_orig_mod") for k in state["model"])
 
