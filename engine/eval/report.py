@@ -133,14 +133,15 @@ def target_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def holes_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Mean LSD per condition on references with and without encoder holes (`ref_holes`)."""
-    shares = {r["file"]: r.get("ref_holes") for r in rows}
-    if not shares or any(v is None for v in shares.values()):
+    shares = {r["file"]: r.get("ref_holes") for r in rows}  # None: band too narrow to count
+    if all(v is None for v in shares.values()):
         return []
     systems = _present(rows, "system", SYSTEMS)
     others = [s for s in systems if s != "sinc"]
     body = []
     for label, clean in (("hole-free", True), ("with holes", False)):
-        group = [r for r in rows if (shares[r["file"]] <= HOLE_FREE_MAX) == clean]
+        group = [r for r in rows if (v := shares[r["file"]]) is not None
+                 and (v <= HOLE_FREE_MAX) == clean]
         n_files = len({r["file"] for r in group})
         if not n_files:
             continue
@@ -154,7 +155,8 @@ def holes_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _holes_summary(rows: Sequence[dict[str, Any]]) -> str:
-    shares = sorted({r["file"]: r["ref_holes"] for r in rows}.values())
+    shares = sorted(v for v in {r["file"]: r.get("ref_holes") for r in rows}.values()
+                    if v is not None)
     holey = sum(v > HOLE_FREE_MAX for v in shares)
     return (f"Share of STFT bins (the metric's) from 10 kHz up to 20 kHz or the reference's own "
             f"band limit that sit below the metric's clamp in the reference's active frames "

@@ -144,3 +144,20 @@ def test_cli_eval_needs_something_to_evaluate(eval_folder: Path, tmp_path: Path)
     rc = cli.main(["eval", str(eval_folder), "--model", "none", "--baselines",
                    "--out", str(tmp_path / "eval")])
     assert rc == cli.EXIT_USAGE
+
+
+def test_holes_section_splits_references_and_skips_unmeasured_ones() -> None:
+    from engine.eval.report import holes_table
+
+    def row(file: str, holes: float | None, system: str, value: float) -> dict:
+        return {"file": file, "ref_holes": holes, "condition": "8k", "system": system,
+                "lsd": value, "category": "speech"}
+
+    rows = [row(f, h, s, v) for f, h in (("a", 0.0, ), ("b", 0.2), ("c", None))
+            for s, v in (("sinc", 4.0), ("model", 1.0 if f == "a" else 2.0))]
+    lines = holes_table(rows)
+    body = [line for line in lines if line.startswith("| hole") or line.startswith("| with")]
+    assert len(body) == 4  # two groups x (8k, all)
+    assert body[0].startswith("| hole-free | 1 | 8k | 4.000 | 1.000 | 75 % |")
+    assert body[2].startswith("| with holes | 1 | 8k | 4.000 | 2.000 | 50 % |")  # "c" left out
+    assert holes_table([row("c", None, "sinc", 4.0)]) == []
