@@ -258,3 +258,17 @@ def test_zooming_in_draws_a_full_resolution_span(qtbot: QtBot, window: MainWindo
     assert columns == math.ceil(0.45 * 44100 / analysis.HOP_SAMPLES)  # 0.425-0.875 s, every hop
     window.queue_view.select_job(job)  # same item: nothing reloads, the detail stays
     assert view.detail_images[0].image.shape[1] == columns
+
+
+def test_settings_panel_shows_every_label_in_full(qtbot: QtBot, window: MainWindow) -> None:
+    """The option boxes' text was cut off at a fixed 300 px panel width ("Above cuto…")."""
+    from PySide6.QtWidgets import QCheckBox, QLabel
+
+    window.resize(1280, 800)
+    qtbot.wait(50)
+    widgets = window.panel.findChildren(QCheckBox) + [
+        w for w in window.panel.findChildren(QLabel) if not w.wordWrap() and w.text()]
+    assert len(widgets) >= 4
+    for w in widgets:
+        if w.isVisible():
+            assert w.width() >= w.sizeHint().width(), (w.text(), w.width(), w.sizeHint())
