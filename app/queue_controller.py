@@ -187,7 +187,10 @@ class QueueController(QObject):
         note = f"restored in {r.elapsed_s:.1f} s" if r.generated else \
             "already full-band: copied unchanged"
         item = self.model.item(r.job_id)
-        detected = {} if item is not None and item.cutoff_set_hz else {"cutoff_hz": r.cutoff_hz}
+        # the detected cutoff stays what it is (a hand-set one, per file or global, only
+        # applies to that run); the engine's own detection fills it if the probe had none
+        detected = {"cutoff_hz": r.cutoff_hz} if item is not None and item.cutoff_hz is None \
+            else {}
         self.model.update(r.job_id, status=Status.DONE, progress=1.0, step_text="",
                           output_path=r.output_path, message=note, cutoff_used_hz=r.cutoff_hz,
                           **detected)

@@ -47,7 +47,7 @@ class QueueItem:
     sample_rate: int | None = None
     channels: int | None = None
     duration_s: float | None = None
-    cutoff_hz: float | None = None  # detected (after a restore: the one it used)
+    cutoff_hz: float | None = None  # detected
     cutoff_set_hz: float | None = None  # the user's, for this file: used instead of any other
     cutoff_used_hz: float | None = None  # the one the latest output was restored with
     progress: float = 0.0  # 0..1

@@ -126,6 +126,26 @@ def test_a_cutoff_set_in_the_queue_is_the_one_restored_with(qtbot: QtBot, window
     qtbot.waitUntil(lambda: window.spectrogram._cutoff_hz == 2500, timeout=20_000)
 
 
+def test_a_global_manual_cutoff_does_not_replace_the_detected_one(
+        qtbot: QtBot, window: MainWindow, clip_path: Path) -> None:
+    window.add_paths([str(clip_path)])
+    model = window.controller.model
+    job = wait_status(qtbot, model, clip_path.name, {Status.READY})
+    detected = model.item(job).cutoff_hz  # type: ignore[union-attr]
+    requests: list[JobRequest] = []
+    window.controller._process_requested.connect(requests.append)
+    window.panel.cutoff_auto.setChecked(False)
+    window.panel.cutoff_spin.setValue(2000)
+    window.actions_by_text["Process all"].trigger()
+    wait_status(qtbot, model, clip_path.name, {Status.DONE}, PROCESS_TIMEOUT_MS)
+    item = model.item(job)
+    assert item is not None and item.cutoff_used_hz == 2000 and item.cutoff_hz == detected
+    window.panel.cutoff_auto.setChecked(True)  # back to detection: the next run uses it again
+    window.controller.process([job])
+    assert [r.cutoff_hz for r in requests] == [2000.0, detected]
+    wait_status(qtbot, model, clip_path.name, {Status.DONE}, PROCESS_TIMEOUT_MS)
+
+
 def test_keyboard_toggles_ab_and_play(qtbot: QtBot, window: MainWindow, clip_path: Path) -> None:
     window.add_paths([str(clip_path)])
     job = wait_status(qtbot, window.controller.model, clip_path.name, {Status.READY})
