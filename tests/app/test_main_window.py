@@ -107,14 +107,21 @@ def test_drop_process_export_and_listen(qtbot: QtBot, window: MainWindow,
     assert window.transport.mode_buttons[2].isChecked()
 
 
-def test_a_cutoff_set_in_the_queue_is_the_one_restored_with(qtbot: QtBot, window: MainWindow,
-                                                            clip_path: Path) -> None:
+def queue_and_watch(qtbot: QtBot, window: MainWindow, clip_path: Path
+                    ) -> tuple[QueueModel, int, float | None, list[JobRequest]]:
+    """Queue the clip, wait until it is probed: (model, job, detected cutoff, the requests the
+    controller sends from now on)."""
     window.add_paths([str(clip_path)])
     model = window.controller.model
     job = wait_status(qtbot, model, clip_path.name, {Status.READY})
-    detected = model.item(job).cutoff_hz  # type: ignore[union-attr]
     requests: list[JobRequest] = []
     window.controller._process_requested.connect(requests.append)
+    return model, job, model.item(job).cutoff_hz, requests  # type: ignore[union-attr]
+
+
+def test_a_cutoff_set_in_the_queue_is_the_one_restored_with(qtbot: QtBot, window: MainWindow,
+                                                            clip_path: Path) -> None:
+    model, job, detected, requests = queue_and_watch(qtbot, window, clip_path)
     assert model.setData(model.index(model.row_of(job), QueueModel.CUTOFF), "2.5 kHz")
     window.actions_by_text["Process all"].trigger()
     wait_status(qtbot, model, clip_path.name, {Status.DONE}, PROCESS_TIMEOUT_MS)
@@ -128,12 +135,7 @@ def test_a_cutoff_set_in_the_queue_is_the_one_restored_with(qtbot: QtBot, window
 
 def test_a_global_manual_cutoff_does_not_replace_the_detected_one(
         qtbot: QtBot, window: MainWindow, clip_path: Path) -> None:
-    window.add_paths([str(clip_path)])
-    model = window.controller.model
-    job = wait_status(qtbot, model, clip_path.name, {Status.READY})
-    detected = model.item(job).cutoff_hz  # type: ignore[union-attr]
-    requests: list[JobRequest] = []
-    window.controller._process_requested.connect(requests.append)
+    model, job, detected, requests = queue_and_watch(qtbot, window, clip_path)
     window.panel.cutoff_auto.setChecked(False)
     window.panel.cutoff_spin.setValue(2000)
     window.actions_by_text["Process all"].trigger()
