@@ -90,22 +90,26 @@ def condition_table(rows: Sequence[dict[str, Any]]) -> list[str]:
                    "RTF (Σ wall / Σ audio)"], body)
 
 
-def category_table(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Mean LSD per category x condition for every system, with reductions vs sinc."""
-    systems = _present(rows, "system", SYSTEMS)
+def _group_table(title: str, groups: Sequence[tuple[str, Sequence[dict[str, Any]]]],
+                 systems: Sequence[str]) -> list[str]:
+    """Mean LSD per group x condition (and all) for every system, with reductions vs sinc."""
     others = [s for s in systems if s != "sinc"]
     body = []
-    for category in _present(rows, "category", []):
-        n_files = len({r["file"] for r in _select(rows, category=category)})
-        for cond in [*_present(rows, "condition", list(CONDITIONS)), None]:
-            means = {s: _stat(rows, "lsd", category=category, condition=cond, system=s)
-                     for s in systems}
-            body.append([category, str(n_files), cond or "all",
-                         *(_fmt(means[s]) for s in systems),
+    for label, group in groups:
+        n_files = len({r["file"] for r in group})
+        for cond in [*_present(group, "condition", list(CONDITIONS)), None]:
+            means = {s: _stat(group, "lsd", condition=cond, system=s) for s in systems}
+            body.append([label, str(n_files), cond or "all", *(_fmt(means[s]) for s in systems),
                          *(_reduction(means[s], means.get("sinc")) for s in others)])
-    header = ["category", "files", "input", *(f"LSD {SYSTEM_LABELS[s]}" for s in systems),
+    header = [title, "files", "input", *(f"LSD {SYSTEM_LABELS[s]}" for s in systems),
               *(f"{SYSTEM_LABELS[s]} vs sinc" for s in others)]
     return _table(header, body)
+
+
+def category_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Mean LSD per category x condition for every system, with reductions vs sinc."""
+    groups = [(c, _select(rows, category=c)) for c in _present(rows, "category", [])]
+    return _group_table("category", groups, _present(rows, "system", SYSTEMS))
 
 
 def target_table(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -136,22 +140,11 @@ def holes_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     shares = {r["file"]: r.get("ref_holes") for r in rows}  # None: band too narrow to count
     if all(v is None for v in shares.values()):
         return []
-    systems = _present(rows, "system", SYSTEMS)
-    others = [s for s in systems if s != "sinc"]
-    body = []
-    for label, clean in (("hole-free", True), ("with holes", False)):
-        group = [r for r in rows if (v := shares[r["file"]]) is not None
-                 and (v <= HOLE_FREE_MAX) == clean]
-        n_files = len({r["file"] for r in group})
-        if not n_files:
-            continue
-        for cond in [*_present(group, "condition", list(CONDITIONS)), None]:
-            means = {s: _stat(group, "lsd", condition=cond, system=s) for s in systems}
-            body.append([label, str(n_files), cond or "all", *(_fmt(means[s]) for s in systems),
-                         *(_reduction(means[s], means.get("sinc")) for s in others)])
-    header = ["references", "files", "input", *(f"LSD {SYSTEM_LABELS[s]}" for s in systems),
-              *(f"{SYSTEM_LABELS[s]} vs sinc" for s in others)]
-    return _table(header, body)
+    groups = [(label, [r for r in rows if (v := shares[r["file"]]) is not None
+                       and (v <= HOLE_FREE_MAX) == clean])
+              for label, clean in (("hole-free", True), ("with holes", False))]
+    return _group_table("references", [g for g in groups if g[1]],
+                        _present(rows, "system", SYSTEMS))
 
 
 def _holes_summary(rows: Sequence[dict[str, Any]]) -> str:
