@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout|timeline
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -113,6 +113,24 @@ carveout)  # 2 GPUs, CUDA graphs: matmuls leave SMs free so the all-reduce can r
   for n in 16 32; do
     run "2gpu-graphs-carveout$n" 2 "${g[@]}" --sm-carveout "$n"
   done
+  ;;
+timeline)  # bf16 gradients with CUDA graphs on 2 and 4 GPUs; kernel timelines (bench/timeline.py)
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
+  t=bench/results/traces/$tag
+  for v in fp32 bf16; do
+    extra=(); [ "$v" = bf16 ] && extra=(--comm-bf16)
+    run "2gpu-graphs-$v" 2 "${g[@]}" "${extra[@]}" --trace "$t-$v.txt" \
+      --timeline "$t-$v.timeline.json.gz"
+    [ -n "${OUT:-}" ] && cp "$t"-* "$OUT/"
+  done
+  if [ "$gpus" -ge 4 ]; then
+    run 4gpu-graphs-bf16 4 "${g[@]}" --comm-bf16
+    run 4gpu-graphs-fp32 4 "${g[@]}"
+  fi
+  run 2gpu-graphs-carveout32 2 "${g[@]}" --sm-carveout 32 --trace "$t-carveout32.txt" \
+    --timeline "$t-carveout32.timeline.json.gz"
+  [ -n "${OUT:-}" ] && cp "$t"-* "$OUT/"
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

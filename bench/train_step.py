@@ -10,7 +10,7 @@ autocast) + grad clip + AdamW + EMA, the same calls the trainer makes. Audio is 
 loading is measured separately). FLOPs of the network's forward+backward are counted by
 torch.utils.flop_counter. Each phase (encode, forward+backward, clip, AdamW, EMA) is timed with
 CUDA events, which do not stall the queue. `--trace` writes torch.profiler's kernel table
-(rank 0's under torchrun).
+(rank 0's under torchrun), `--timeline` its kernels and launches (`bench/timeline.py`).
 Results go to bench/results/train_step_<device>_<date>.jsonl (rank 0).
 """
 
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.timeline import write_timeline
 from engine.codecs import build_codec
 from engine.config import HOP_SAMPLES, SAMPLE_RATE
 from engine.flow import FlowObjective
@@ -136,6 +137,8 @@ def main() -> None:
     parser.add_argument("--sm-carveout", type=int, default=0,
                         help="SMs cuBLAS matmuls leave free (for the all-reduce's kernels)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
+    parser.add_argument("--timeline", type=Path,
+                        help="with --trace: also every kernel and launch (bench/timeline.py)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -256,6 +259,8 @@ def main() -> None:
             args.trace.write_text(json.dumps(overlap) + "\n" + prof.key_averages().table(
                 sort_by="cuda_time_total", row_limit=40, max_name_column_width=70))
             print("overlap", json.dumps(overlap), flush=True)
+            if args.timeline:
+                print("timeline kernels", write_timeline(prof, args.timeline), flush=True)
     if not info.is_main:
         info.close()
         return
