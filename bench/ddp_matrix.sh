@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout|timeline
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -131,6 +131,23 @@ timeline)  # bf16 gradients with CUDA graphs on 2 and 4 GPUs; kernel timelines (
   run 2gpu-graphs-carveout32 2 "${g[@]}" --sm-carveout 32 --trace "$t-carveout32.txt" \
     --timeline "$t-carveout32.timeline.json.gz"
   [ -n "${OUT:-}" ] && cp "$t"-* "$OUT/"
+  ;;
+ltcarve)  # matmuls through cuBLASLt, which honours the SM carve-out: the backward's matmuls
+  # leave the NCCL kernel's SMs free instead of running a second wave beside it
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead --blas cublaslt)
+  run 1gpu-cudagraphs-lt 1 "${g[@]}"
+  t=bench/results/traces/$tag
+  run 2gpu-lt-bwdcarve24 2 "${g[@]}" --sm-carveout 24 --carveout-scope backward \
+    --trace "$t-lt24.txt" --timeline "$t-lt24.timeline.json.gz"
+  [ -n "${OUT:-}" ] && cp "$t"-* "$OUT/"
+  NCCL_MAX_NCHANNELS=16 run 2gpu-lt-bwdcarve16-16ch 2 "${g[@]}" --sm-carveout 16 \
+    --carveout-scope backward
+  if [ "$gpus" -ge 4 ]; then
+    run 4gpu-lt-bwdcarve24 4 "${g[@]}" --sm-carveout 24 --carveout-scope backward
+    NCCL_MAX_NCHANNELS=16 run 4gpu-lt-bwdcarve16-16ch 4 "${g[@]}" --sm-carveout 16 \
+      --carveout-scope backward
+  fi
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

@@ -136,6 +136,12 @@ def main() -> None:
                         help="attention kernel: torch's choice, or only this SDPA backend")
     parser.add_argument("--sm-carveout", type=int, default=0,
                         help="SMs cuBLAS matmuls leave free (for the all-reduce's kernels)")
+    parser.add_argument("--carveout-scope", default="all", choices=["all", "backward"],
+                        help="backward: matmuls leave --sm-carveout SMs free only in the "
+                             "backward, where the all-reduce runs beside them")
+    parser.add_argument("--blas", default="default", choices=["default", "cublas", "cublaslt"],
+                        help="torch.backends.cuda.preferred_blas_library (torch 2.11 applies "
+                             "the SM carve-out to cuBLASLt matmuls only)")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--timeline", type=Path,
                         help="with --trace: also every kernel and launch (bench/timeline.py)")
@@ -143,8 +149,11 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     info = DistInfo.from_env("cuda")
-    if args.sm_carveout:  # before anything runs: CUDA graphs keep the grid they captured
-        torch._C._set_sm_carveout_experimental(args.sm_carveout)
+    if args.blas != "default":
+        torch.backends.cuda.preferred_blas_library(args.blas)
+    carveout = args.sm_carveout or None
+    if carveout and args.carveout_scope == "all":  # before anything runs: CUDA graphs keep
+        torch._C._set_sm_carveout_experimental(carveout)  # the grid they captured
     if args.sdpa != "auto":  # read when the graph is traced: set before anything compiles
         for name in ("flash", "cudnn", "mem_efficient"):
             getattr(torch.backends.cuda, f"enable_{name}_sdp")(args.sdpa in name)
@@ -214,7 +223,11 @@ def main() -> None:
         ev[2].record()
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss, _ = loss_fn(x, cond)
+        if carveout and args.carveout_scope == "backward":  # read as each matmul is called
+            torch._C._set_sm_carveout_experimental(carveout)  # (or captured)
         loss.backward()
+        if carveout and args.carveout_scope == "backward":
+            torch._C._set_sm_carveout_experimental(None)
         if args.sync_loss:
             loss.item()
         ev[3].record()
@@ -280,6 +293,7 @@ def main() -> None:
         "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
         "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa, "sm_carveout": args.sm_carveout,
+        "carveout_scope": args.carveout_scope, "blas": args.blas,
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("NCCL_", "TORCH_NCCL_", "CUDA_DEVICE_MAX"))},
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
