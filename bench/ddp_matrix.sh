@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -21,9 +21,9 @@ run() {  # run NAME NPROC ARGS...
   shift 2
   echo "== $name"
   if [ "$nproc" -eq 1 ]; then
-    timeout 135 python3 bench/train_step.py "${common[@]}" --tag "$tag-$name" "$@"
+    timeout "${RUN_TIMEOUT:-135}" python3 bench/train_step.py "${common[@]}" --tag "$tag-$name" "$@"
   else
-    timeout 135 torchrun --standalone --nproc_per_node="$nproc" bench/train_step.py \
+    timeout "${RUN_TIMEOUT:-135}" torchrun --standalone --nproc_per_node="$nproc" bench/train_step.py \
       "${common[@]}" --tag "$tag-$name" "$@"
   fi || echo "!! $name failed or timed out"
   if [ -n "${OUT:-}" ]; then  # after every variant: a call cut off at its limit keeps them
@@ -148,6 +148,16 @@ ltcarve)  # matmuls through cuBLASLt, which honours the SM carve-out: the backwa
     NCCL_MAX_NCHANNELS=16 run 4gpu-lt-bwdcarve16-16ch 4 "${g[@]}" --sm-carveout 16 \
       --carveout-scope backward
   fi
+  ;;
+tritongemm)  # Inductor's Triton matmuls instead of cuBLAS's clustered persistent kernels, whose
+  # clusters no longer fit beside NCCL's blocks (bench/timeline.py: a second wave, ~2x slower)
+  run 1gpu-cudagraphs 1 --compile --compile-mode reduce-overhead
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead --gemm triton)
+  RUN_TIMEOUT=300 run 1gpu-cudagraphs-triton 1 "${g[@]}"  # autotunes; the ranks reuse its cache
+  t=bench/results/traces/$tag
+  run 2gpu-triton 2 "${g[@]}" --trace "$t-triton.txt" --timeline "$t-triton.timeline.json.gz"
+  [ -n "${OUT:-}" ] && cp "$t"-* "$OUT/"
+  [ "$gpus" -ge 4 ] && run 4gpu-triton 4 "${g[@]}"
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

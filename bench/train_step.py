@@ -142,6 +142,9 @@ def main() -> None:
     parser.add_argument("--blas", default="default", choices=["default", "cublas", "cublaslt"],
                         help="torch.backends.cuda.preferred_blas_library (torch 2.11 applies "
                              "the SM carve-out to cuBLASLt matmuls only)")
+    parser.add_argument("--gemm", default="aten", choices=["aten", "triton"],
+                        help="triton: Inductor autotunes its own matmul kernels (no thread-block "
+                             "clusters, grids of many small tiles) instead of calling cuBLAS")
     parser.add_argument("--trace", type=Path, help="write the profiler's kernel table here")
     parser.add_argument("--timeline", type=Path,
                         help="with --trace: also every kernel and launch (bench/timeline.py)")
@@ -149,6 +152,11 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     info = DistInfo.from_env("cuda")
+    if args.gemm == "triton":  # before anything compiles
+        from torch._inductor import config as inductor_config
+
+        inductor_config.max_autotune_gemm = True
+        inductor_config.max_autotune_gemm_backends = "TRITON"
     if args.blas != "default":
         torch.backends.cuda.preferred_blas_library(args.blas)
     carveout = args.sm_carveout or None
@@ -293,7 +301,7 @@ def main() -> None:
         "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
         "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa, "sm_carveout": args.sm_carveout,
-        "carveout_scope": args.carveout_scope, "blas": args.blas,
+        "carveout_scope": args.carveout_scope, "blas": args.blas, "gemm": args.gemm,
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("NCCL_", "TORCH_NCCL_", "CUDA_DEVICE_MAX"))},
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
