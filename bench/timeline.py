@@ -59,6 +59,29 @@ def _busy_others(kernels: list[dict], stream: int, t0: float, t1: float) -> list
             if k["stream"] != stream and k["ts"] < t1 and k["ts"] + k["dur"] > t0]
 
 
+def _slowdown(compute: list[dict], nccl: list[dict]) -> list[str]:
+    """How much longer the same kernel (name and grid) runs while an all-reduce runs beside it:
+    median duration with and without, for kernels seen >= 3 times each way."""
+    spans = [(k["ts"], k["ts"] + k["dur"]) for k in nccl if k["dur"] > 50]  # the bucket ones
+    runs: dict[tuple, tuple[list[float], list[float]]] = {}
+    for k in compute:
+        beside = any(a < k["ts"] + k["dur"] and b > k["ts"] for a, b in spans)
+        runs.setdefault((k["name"][:50], tuple(k["grid"] or ())), ([], []))[beside].append(k["dur"])
+    rows = []
+    for (name, grid), (alone, beside) in runs.items():
+        if len(alone) >= 3 and len(beside) >= 3:
+            a, b = float(np.median(alone)), float(np.median(beside))
+            rows.append(((b - a) * len(beside), name, grid, a, b, sum(beside)))
+    extra, overlapped = sum(r[0] for r in rows), sum(r[5] for r in rows)
+    lines = [f"compute beside the all-reduce: {overlapped / 1e3:.2f} ms of kernels, "
+             f"{extra / 1e3:.2f} ms longer than the same kernels alone (all traced steps); "
+             "the largest:"]
+    for cost, name, grid, a, b, _ in sorted(rows, reverse=True)[:6]:
+        lines.append(f"  {name:50s} grid {grid}: {a:.1f} -> {b:.1f} us (x{b / a:.2f}), "
+                     f"+{cost / 1e3:.3f} ms")
+    return lines
+
+
 def report(path: Path) -> str:
     data = json.load(gzip.open(path, "rt"))
     kernels = sorted(data["kernels"], key=lambda k: k["ts"])
@@ -85,6 +108,7 @@ def report(path: Path) -> str:
             f"{(end - t_origin) / 1e3:8.3f}  ({k['dur'] / 1e3:.3f} ms, grid {k['grid']}, "
             f"block {k['block']}): {len(waiting)} kernels ran between launch and start, "
             f"{len(beside)} ({beside_us / 1e3:.3f} ms) beside it; their grids {grids}")
+    lines += _slowdown(compute, nccl)
     big = [k for k in compute if k["grid"] and int(np.prod(k["grid"])) >= 100]
     by_name: dict[str, list[float]] = {}
     for k in big:
