@@ -141,22 +141,26 @@ def _report(r: UpsampleResult) -> None:
 def _cmd_upsample(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.audio.io import AudioInputError, output_path
+    from engine.audio.io import AudioInputError, plan_outputs
     from engine.modelfile import load_model, resolve_model_path
     from engine.pipeline import resolve_device
 
+    try:  # before the model loads: a clash is refused with nothing written
+        plan = plan_outputs(args.inputs, args.out_dir, args.format)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
     device = resolve_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
     restorer = _restorer(args, model, device, batch_size=args.batch)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for in_path in args.inputs:
-        out_path = output_path(in_path, args.out_dir, args.format)
+    for in_path, out_path in plan:
         bar = None  # made on the first progress message, so a bad file prints one line only
         try:
             for p in restorer.iter_file(in_path, out_path, args.format, args.subtype,
-                                        args.overwrite, args.cutoff):
+                                        args.overwrite, args.cutoff, protect=args.inputs):
                 if bar is None:
                     bar = tqdm(total=1000, desc=in_path.name, file=sys.stderr, bar_format=(
                         "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"))

@@ -246,10 +246,13 @@ class Restorer:
 
     def iter_file(self, in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                   fmt: str = "wav", subtype: str = "PCM_24", overwrite: bool = False,
-                  cutoff_hz: float | None = None) -> Iterator[Progress]:
+                  cutoff_hz: float | None = None,
+                  protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[Progress]:
         """Restore a file to a file, streamed; the output appears atomically at the end.
 
-        Closing the generator early (cancel) leaves no output file behind.
+        Closing the generator early (cancel) leaves no output file behind. The output may be
+        neither the input nor any file in `protect` (the batch's other inputs), even with
+        `overwrite`.
         """
         start = time.perf_counter()
         in_path, out_path = Path(in_path), Path(out_path)
@@ -257,7 +260,8 @@ class Restorer:
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
         total = round(info.frames * SAMPLE_RATE / info.sample_rate)
         writer = AtomicWriter(out_path, SAMPLE_RATE, info.channels, format=fmt, subtype=subtype,
-                              overwrite=overwrite, inputs=(in_path,), expected_frames=total)
+                              overwrite=overwrite, inputs=(in_path, *protect),
+                              expected_frames=total)
         last = Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps)
         with writer, contextlib.closing(
                 iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:

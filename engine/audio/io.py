@@ -273,6 +273,26 @@ def output_path(input_path: PathLike, out_dir: PathLike | None, fmt: str) -> Pat
     return src.with_name(f"{src.stem}.jatsr.{fmt}")
 
 
+def plan_outputs(inputs: Iterable[PathLike], out_dir: PathLike | None,
+                 fmt: str) -> list[tuple[Path, Path]]:
+    """(input, output) for a batch, before anything is written: a file listed twice is kept
+    once, and two inputs whose results would land on one path (`a/x.wav` and `b/x.wav` into one
+    folder) raise ValueError naming both, so neither result replaces the other."""
+    plan: list[tuple[Path, Path]] = []
+    claimed: dict[Path, Path] = {}  # resolved output -> the input that writes it
+    for src in map(Path, inputs):
+        if any(_same_file(src, done) for done, _ in plan):
+            continue
+        out = output_path(src, out_dir, fmt)
+        key = out.resolve()
+        if key in claimed:
+            raise ValueError(f"{claimed[key]} and {src} would both be written to {out}; "
+                             "restore them into different folders")
+        claimed[key] = src
+        plan.append((src, out))
+    return plan
+
+
 class AtomicWriter:
     """Context manager writing `(Ch, n)` blocks to a temp file, renamed onto `path` on success.
 

@@ -63,6 +63,39 @@ def test_never_overwrites_the_input(tmp_path, tiny_model_path):
     assert rc == 1 and src.read_bytes() == before
 
 
+def test_a_batch_never_writes_over_its_other_inputs(tmp_path, tiny_model_path, capsys):
+    # x.wav's result would be x.jatsr.wav, which is itself an input of the same run
+    first = _input(tmp_path, 16000, 1, 0.3, name="x")
+    second = _input(tmp_path, 16000, 1, 0.3, name="x.jatsr")
+    before = second.read_bytes()
+    rc = main(["upsample", str(first), str(second), "--model", str(tiny_model_path),
+               "--steps", "1", "--overwrite"])
+    assert rc == 1 and "would overwrite the input" in capsys.readouterr().err
+    assert second.read_bytes() == before
+    assert (tmp_path / "x.jatsr.jatsr.wav").exists()  # the rest of the batch still ran
+
+
+def test_two_inputs_with_one_output_name_are_refused_before_anything_runs(
+        tmp_path, tiny_model_path, capsys):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    a = _input(tmp_path / "a", 16000, 1, 0.3, name="x")
+    b = _input(tmp_path / "b", 8000, 1, 0.3, name="x")
+    out_dir = tmp_path / "out"
+    rc = main(["upsample", str(a), str(b), "-o", str(out_dir), "--model", str(tiny_model_path),
+               "--steps", "1", "--overwrite"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1
+    assert str(a) in err and str(b) in err and "both" in err
+    assert not out_dir.exists()
+
+
+def test_a_file_listed_twice_is_restored_once(tmp_path, tiny_model_path, capsys):
+    src = _input(tmp_path, 16000, 1, 0.3)
+    rc = main(["upsample", str(src), str(tmp_path / ".." / tmp_path.name / "in.wav"),
+               "--model", str(tiny_model_path), "--steps", "1"])
+    assert rc == 0 and capsys.readouterr().out.count("->") == 1
+
+
 def test_silence_is_valid_input(tmp_path, tiny_model_path):
     src = write_wav(tmp_path / "quiet.wav", np.zeros(8000, np.float32), 8000)
     assert main(["upsample", str(src), "--model", str(tiny_model_path), "--steps", "1"]) == 0
