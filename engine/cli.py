@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     up = sub.add_parser("upsample", help="restore audio files to full-band 44.1 kHz")
-    up.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input audio files")
+    up.add_argument("inputs", nargs="+", type=Path, metavar="IN",
+                    help="input audio files or folders (walked recursively; with -o the "
+                         "output folder mirrors their tree)")
     up.add_argument("-o", "--out-dir", type=Path, help="output folder (default: beside input)")
     up.add_argument("--model", default="default", help="'default' or a model file path")
     _add_restore_arguments(up)
@@ -141,26 +143,32 @@ def _report(r: UpsampleResult) -> None:
 def _cmd_upsample(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.audio.files import expand_paths
     from engine.audio.io import AudioInputError, plan_outputs
     from engine.modelfile import load_model, resolve_model_path
     from engine.pipeline import resolve_device
 
     try:  # before the model loads: a clash is refused with nothing written
-        plan = plan_outputs(args.inputs, args.out_dir, args.format)
+        plan = plan_outputs(expand_paths(args.inputs, skip=args.out_dir), args.out_dir,
+                            args.format)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    if not plan:
+        print("error: no audio files in the folders given", file=sys.stderr)
         return EXIT_ERROR
     device = resolve_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
     restorer = _restorer(args, model, device, batch_size=args.batch)
-    if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = [src for src, _ in plan]
     failures = 0
     for in_path, out_path in plan:
         bar = None  # made on the first progress message, so a bad file prints one line only
         try:
+            if args.out_dir is not None:  # the input tree's folders, made as they fill
+                out_path.parent.mkdir(parents=True, exist_ok=True)
             for p in restorer.iter_file(in_path, out_path, args.format, args.subtype,
-                                        args.overwrite, args.cutoff, protect=args.inputs):
+                                        args.overwrite, args.cutoff, protect=inputs):
                 if bar is None:
                     bar = tqdm(total=1000, desc=in_path.name, file=sys.stderr, bar_format=(
                         "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"))

@@ -24,10 +24,6 @@ from app.workers.messages import ClipData, DetailViews, ProbeResult, SystemInfo,
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
-                            ".aiff", ".aifc", ".au", ".caf", ".w64", ".rf64"})
-OUTPUT_MARK = ".jatsr."  # our own outputs: not picked up again when a folder is dropped
-
 
 class JobSignals(QObject):
     """Results of one job: `done(payload)` / `failed(key, reason)`; `partial` for early data."""
@@ -99,18 +95,10 @@ class JobRunner(QObject):
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Files as given; folders walked recursively for audio files (hidden, our outputs skipped)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser().resolve()
-        if not path.is_dir():
-            found.append(path)
-            continue
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.extend(Path(root) / name for name in sorted(files)
-                         if Path(name).suffix.lower() in AUDIO_SUFFIXES
-                         and not name.startswith(".") and OUTPUT_MARK not in name)
-    return found
+    import engine  # lazily, as the jobs below: importing the app stays cheap
+
+    roots = [Path(raw).expanduser().resolve() for raw in paths]
+    return [path for path, _ in engine.expand_paths(roots)]
 
 
 class ScanJob(Job):

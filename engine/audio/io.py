@@ -262,28 +262,31 @@ def _read_segments(info: AudioInfo, segment_frames: int, max_segments: int
         raise UnreadableAudio(info.path, f"decoding failed ({_reason(e)})") from e
 
 
-def output_path(input_path: PathLike, out_dir: PathLike | None, fmt: str) -> Path:
-    """Where the result for `input_path` goes: `out_dir/<stem>.<fmt>`, else `<stem>.jatsr.<fmt>`."""
+def output_path(input_path: PathLike, out_dir: PathLike | None, fmt: str,
+                subdir: PathLike = "") -> Path:
+    """Where the result for `input_path` goes: `out_dir/[subdir/]<stem>.<fmt>`, else next to
+    the input as `<stem>.jatsr.<fmt>` (`engine.audio.files.OUTPUT_MARK`)."""
     fmt = fmt.lower()
     if fmt not in WRITE_SUBTYPES:
         raise ValueError(f"fmt: must be one of {sorted(WRITE_SUBTYPES)}, got {fmt!r}")
     src = Path(input_path)
     if out_dir is not None:
-        return Path(out_dir) / f"{src.stem}.{fmt}"
+        return Path(out_dir) / subdir / f"{src.stem}.{fmt}"
     return src.with_name(f"{src.stem}.jatsr.{fmt}")
 
 
-def plan_outputs(inputs: Iterable[PathLike], out_dir: PathLike | None,
+def plan_outputs(inputs: Iterable[tuple[Path, Path]], out_dir: PathLike | None,
                  fmt: str) -> list[tuple[Path, Path]]:
-    """(input, output) for a batch, before anything is written: a file listed twice is kept
-    once, and two inputs whose results would land on one path (`a/x.wav` and `b/x.wav` into one
-    folder) raise ValueError naming both, so neither result replaces the other."""
+    """(input, output) for a batch of (file, subfolder) (`engine.audio.files.expand_paths`),
+    before anything is written: a file listed twice is kept once, and two inputs whose results
+    would land on one path (`x.wav` and `x.flac` into one folder) raise ValueError naming both,
+    so neither result replaces the other."""
     plan: list[tuple[Path, Path]] = []
     claimed: dict[Path, Path] = {}  # resolved output -> the input that writes it
-    for src in map(Path, inputs):
+    for src, subdir in inputs:
         if any(_same_file(src, done) for done, _ in plan):
             continue
-        out = output_path(src, out_dir, fmt)
+        out = output_path(src, out_dir, fmt, subdir)
         key = out.resolve()
         if key in claimed:
             raise ValueError(f"{claimed[key]} and {src} would both be written to {out}; "

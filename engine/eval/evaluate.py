@@ -37,6 +37,7 @@ import numpy as np
 from scipy.signal import firwin, oaconvolve
 
 from engine.audio.cutoff import detect_cutoff
+from engine.audio.files import AUDIO_SUFFIXES
 from engine.audio.io import AudioInputError, load, resample
 from engine.config import SAMPLE_RATE
 from engine.eval.baselines import sbr_upsample, sinc_upsample
@@ -45,8 +46,6 @@ from engine.pipeline import Restorer
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc",
-                            ".mp3", ".w64", ".caf", ".au"})
 SYSTEMS = ("sinc", "dsp", "model")
 FULL_BAND_MIN_HZ = 18000.0  # a reference whose own detected band ends lower gets a warning
 MIN_REFERENCE_S = 0.5  # shorter references are skipped: too few STFT frames to score

@@ -89,6 +89,27 @@ def test_two_inputs_with_one_output_name_are_refused_before_anything_runs(
     assert not out_dir.exists()
 
 
+def test_a_folder_is_restored_into_a_mirrored_tree(tmp_path, tiny_model_path, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    _input(src, 16000, 1, 0.3, name="x")
+    _input(src / "sub", 8000, 2, 0.3, name="x")  # same name, another folder: kept apart
+    out_dir = src / "restored"  # inside the input tree: never read back as input
+    for _ in range(2):
+        rc = main(["upsample", str(src), "-o", str(out_dir), "--model", str(tiny_model_path),
+                   "--steps", "1", "--overwrite"])
+        assert rc == 0 and capsys.readouterr().out.count("->") == 2
+    assert sf.info(out_dir / "x.wav").channels == 1
+    assert sf.info(out_dir / "sub" / "x.wav").channels == 2
+    assert sorted(p.name for p in out_dir.rglob("*.wav")) == ["x.wav", "x.wav"]
+
+
+def test_a_folder_without_audio_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["upsample", str(tmp_path / "empty")]) == 1
+    assert capsys.readouterr().err.strip() == "error: no audio files in the folders given"
+
+
 def test_a_file_listed_twice_is_restored_once(tmp_path, tiny_model_path, capsys):
     src = _input(tmp_path, 16000, 1, 0.3)
     rc = main(["upsample", str(src), str(tmp_path / ".." / tmp_path.name / "in.wav"),
