@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from engine.audio.cutoff import detect_cutoff, detect_cutoff_file
-from engine.audio.io import AtomicWriter, iter_blocks, probe, resample
+from engine.audio.io import AtomicWriter, iter_blocks, probe, read_tags, resample
 from engine.config import SAMPLE_RATE, PipelineConfig, SamplerConfig
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, iter_sample
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FULL_BAND_HZ = 21000.0  # a detected cutoff at or above this: nothing is missing
 READ_BLOCK_FRAMES = 1 << 16
+SOFTWARE_TAG = "JaT-SR"  # the output's "software" field; the input's other text fields are kept
 
 
 @dataclass(frozen=True)
@@ -259,9 +260,10 @@ class Restorer:
         info = probe(in_path)
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
         total = round(info.frames * SAMPLE_RATE / info.sample_rate)
+        tags = {**read_tags(in_path), "software": SOFTWARE_TAG}  # title, artist, ... kept
         writer = AtomicWriter(out_path, SAMPLE_RATE, info.channels, format=fmt, subtype=subtype,
                               overwrite=overwrite, inputs=(in_path, *protect),
-                              expected_frames=total)
+                              expected_frames=total, tags=tags)
         last = Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps)
         with writer, contextlib.closing(
                 iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +37,11 @@ SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
 # A RIFF/WAVE file counts its bytes in 32 bits: longer output is written as RF64 (EBU Tech 3306,
 # the same .wav name; pro audio tools read it). 1 MiB of room for the header and metadata.
 WAV_MAX_DATA_BYTES = 2**32 - 1 - 2**20
+
+# libsndfile's text fields (title, artist, album, date, comment, ...), carried from input to
+# output. A WAV header silently loses every field when one is much longer (3,000 characters
+# did): longer values are left out, with a warning.
+MAX_TAG_CHARS = 1024
 
 PathLike = str | os.PathLike[str]
 
@@ -142,6 +147,16 @@ def probe(path: PathLike, *, min_duration_s: float = MIN_DURATION_S) -> AudioInf
                        format=str(info.format), subtype=str(info.subtype))
     _validate(result, min_duration_s)
     return result
+
+
+def read_tags(path: PathLike) -> dict[str, str]:
+    """The file's text metadata libsndfile reads (WAV INFO, FLAC/Ogg comments, MP3 ID3), or {}
+    when it has none or cannot be opened (that is reported where the audio is read)."""
+    try:
+        with sf.SoundFile(os.fspath(path)) as f:
+            return dict(f.copy_metadata())
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
+        return {}
 
 
 def load(path: PathLike, sample_rate: int | None = None, *,
@@ -304,11 +319,13 @@ class AtomicWriter:
     PCM subtypes are clipped to [-1, 1] (libsndfile would wrap around otherwise). WAV output
     whose `expected_frames` exceed 4 GiB of samples is written as RF64; without that hint,
     writing past the RIFF limit fails with AudioOutputError instead of a corrupt header.
+    `tags` (text metadata, e.g. the input's `read_tags`) go into the file's header.
     """
 
     def __init__(self, path: PathLike, sample_rate: int, channels: int, format: str = "wav",
                  subtype: str = "PCM_16", overwrite: bool = False,
-                 inputs: Iterable[PathLike] = (), expected_frames: int | None = None) -> None:
+                 inputs: Iterable[PathLike] = (), expected_frames: int | None = None,
+                 tags: Mapping[str, str] | None = None) -> None:
         self.format = format.lower()
         self.subtype = subtype.upper()
         if self.format not in WRITE_SUBTYPES:
@@ -326,6 +343,7 @@ class AtomicWriter:
         self.container = "RF64" if self.format == "wav" and expected_frames is not None and (
             expected_frames * self._frame_bytes > WAV_MAX_DATA_BYTES) else self.format.upper()
         self._inputs = [Path(p) for p in inputs]
+        self.tags = dict(tags or {})
         self._tmp: Path | None = None
         self._file: sf.SoundFile | None = None
         for src in self._inputs:
@@ -345,10 +363,23 @@ class AtomicWriter:
         try:
             self._file = sf.SoundFile(tmp, "w", samplerate=self.sample_rate, channels=self.channels,
                                       subtype=self.subtype, format=self.container)
+            self._write_tags()
         except BaseException:
             self._discard()
             raise
         return self
+
+    def _write_tags(self) -> None:
+        """Text fields before the audio (FLAC writes them into its header)."""
+        for key, value in self.tags.items():
+            if len(value) > MAX_TAG_CHARS:
+                log.warning("%s: metadata field %s left out (%d characters, at most %d kept)",
+                            self.path, key, len(value), MAX_TAG_CHARS)
+                continue
+            try:
+                setattr(self._file, key, value)
+            except (sf.LibsndfileError, RuntimeError, AttributeError, TypeError) as e:
+                log.warning("%s: metadata field %s not written (%s)", self.path, key, e)
 
     def write(self, block: np.ndarray) -> None:
         """Append a float `(Ch, n)` block."""

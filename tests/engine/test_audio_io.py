@@ -445,3 +445,24 @@ def test_read_segments_reads_through_a_file_that_cannot_seek(tmp_path):
     for start, seg in zip(starts, segments, strict=True):
         np.testing.assert_array_equal(seg[0], whole[start:start + 800])
     assert 3000 < detect_cutoff_file(path) <= 4000
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac"])
+def test_writer_carries_text_metadata_and_leaves_out_only_an_overlong_field(tmp_path, fmt,
+                                                                            caplog):
+    tags = {"title": "Sóng", "artist": "Band", "album": "A", "date": "1999",
+            "comment": "x" * (audio_io.MAX_TAG_CHARS + 1)}  # alone would lose them all in WAV
+    out = tmp_path / f"o.{fmt}"
+    with caplog.at_level(logging.WARNING), audio_io.AtomicWriter(
+            out, 44100, 1, format=fmt, subtype="PCM_16", tags=tags) as w:
+        w.write(np.zeros((1, 4410), np.float32))
+    kept = audio_io.read_tags(out)
+    assert {k: kept.get(k) for k in ("title", "artist", "album", "date")} == {
+        "title": "Sóng", "artist": "Band", "album": "A", "date": "1999"}
+    assert "comment" not in kept and "comment left out" in caplog.text
+
+
+def test_read_tags_of_an_unreadable_file_is_empty(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk")
+    assert audio_io.read_tags(bad) == {} and audio_io.read_tags(tmp_path / "missing.wav") == {}

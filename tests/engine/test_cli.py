@@ -110,6 +110,17 @@ def test_a_folder_without_audio_is_one_clear_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "error: no audio files in the folders given"
 
 
+def test_the_inputs_text_metadata_is_kept(tmp_path, tiny_model_path):
+    src = _input(tmp_path, 16000, 1, 0.3)
+    with sf.SoundFile(src, "r+") as f:
+        f.title, f.artist = "Take 3", "Someone"
+    assert main(["upsample", str(src), "--model", str(tiny_model_path), "--steps", "1",
+                 "--format", "flac"]) == 0
+    tags = sf.SoundFile(tmp_path / "in.jatsr.flac").copy_metadata()
+    assert tags["title"] == "Take 3" and tags["artist"] == "Someone"
+    assert tags["software"].startswith("JaT-SR")
+
+
 def test_a_file_listed_twice_is_restored_once(tmp_path, tiny_model_path, capsys):
     src = _input(tmp_path, 16000, 1, 0.3)
     rc = main(["upsample", str(src), str(tmp_path / ".." / tmp_path.name / "in.wav"),
