@@ -157,35 +157,44 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
     if not plan:
         print("error: no audio files in the folders given", file=sys.stderr)
         return EXIT_ERROR
+    if args.out_dir is not None and args.out_dir.exists() and not args.out_dir.is_dir():
+        print(f"error: {args.out_dir}: not a folder (-o takes the folder to write into)",
+              file=sys.stderr)
+        return EXIT_ERROR
     device = resolve_device(args.device)
     model = load_model(resolve_model_path(args.model), device=device)
     restorer = _restorer(args, model, device, batch_size=args.batch)
     inputs = [src for src, _ in plan]
     failures = 0
-    for in_path, out_path in plan:
+    for i, (in_path, out_path) in enumerate(plan, 1):
         bar = None  # made on the first progress message, so a bad file prints one line only
+        desc = in_path.name if len(plan) == 1 else f"[{i}/{len(plan)}] {in_path.name}"
         try:
             if args.out_dir is not None:  # the input tree's folders, made as they fill
                 out_path.parent.mkdir(parents=True, exist_ok=True)
             for p in restorer.iter_file(in_path, out_path, args.format, args.subtype,
                                         args.overwrite, args.cutoff, protect=inputs):
                 if bar is None:
-                    bar = tqdm(total=1000, desc=in_path.name, file=sys.stderr, bar_format=(
+                    bar = tqdm(total=1000, desc=desc, file=sys.stderr, bar_format=(
                         "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"))
                 bar.n = int(1000 * p.fraction)
                 bar.set_postfix_str(f"chunk {p.chunks_done}/{p.chunks_total}", refresh=True)
                 if p.result is not None:
                     bar.close()
                     _report(p.result)
-        except (AudioInputError, ValueError) as e:
+        except (AudioInputError, ValueError, OSError) as e:
             if bar is not None:
                 bar.leave = False
                 bar.close()
-            print(f"error: {e}", file=sys.stderr)
+            where = "" if isinstance(e, AudioInputError) else f"{in_path}: "  # has its path
+            print(f"error: {where}{e}", file=sys.stderr)
             failures += 1
         finally:
             if bar is not None:
                 bar.close()
+    if len(plan) > 1:
+        print(f"{len(plan) - failures} of {len(plan)} files restored"
+              + (f", {failures} failed (above)" if failures else ""), file=sys.stderr)
     return EXIT_ERROR if failures else EXIT_OK
 
 

@@ -98,10 +98,22 @@ def test_a_folder_is_restored_into_a_mirrored_tree(tmp_path, tiny_model_path, ca
     for _ in range(2):
         rc = main(["upsample", str(src), "-o", str(out_dir), "--model", str(tiny_model_path),
                    "--steps", "1", "--overwrite"])
-        assert rc == 0 and capsys.readouterr().out.count("->") == 2
+        captured = capsys.readouterr()
+        assert rc == 0 and captured.out.count("->") == 2
+        assert "2 of 2 files restored" in captured.err
     assert sf.info(out_dir / "x.wav").channels == 1
     assert sf.info(out_dir / "sub" / "x.wav").channels == 2
     assert sorted(p.name for p in out_dir.rglob("*.wav")) == ["x.wav", "x.wav"]
+
+
+def test_an_output_folder_that_is_a_file_is_one_clear_line(tmp_path, tiny_model_path, capsys):
+    src = _input(tmp_path, 16000, 1, 0.3)
+    taken = tmp_path / "taken.wav"
+    taken.write_bytes(b"keep")
+    assert main(["upsample", str(src), "-o", str(taken), "--model", str(tiny_model_path)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {taken}: not a folder (-o takes the folder to write into)")
+    assert taken.read_bytes() == b"keep"
 
 
 def test_a_folder_without_audio_is_one_clear_line(tmp_path, capsys):
