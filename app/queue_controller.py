@@ -90,7 +90,8 @@ class QueueController(QObject):
                 Path(options.output_folder) if options.output_folder else None,
                 options.fmt, options.subtype, options.model, options.device, options.steps,
                 options.solver, item.cutoff_set_hz or options.cutoff_hz or item.cutoff_hz,
-                warm_start=options.warm_start, keep_louder_input=options.keep_louder_input)
+                warm_start=options.warm_start, keep_louder_input=options.keep_louder_input,
+                output_subdir=item.subdir)
             self.model.update(job_id, status=Status.QUEUED, progress=0.0, step_text="",
                               message="", request_id=request.request_id)
             self._batch.add(job_id)
@@ -139,8 +140,9 @@ class QueueController(QObject):
 
     # ---- pool job results ----
     @Slot(object)
-    def _on_scan_done(self, paths: list[Path]) -> None:
-        for job_id in self.model.add_paths(paths):
+    def _on_scan_done(self, found: list[tuple[Path, Path]]) -> None:
+        paths, subdirs = [p for p, _ in found], [s for _, s in found]
+        for job_id in self.model.add_paths(paths, subdirs):
             item = self.model.item(job_id)
             assert item is not None
             job = ProbeJob(job_id, item.path)

@@ -54,6 +54,7 @@ class QueueItem:
     step_text: str = ""  # e.g. "chunk 2/5 · step 7/16"
     message: str = ""  # error reason or result note (tooltip)
     output_path: Path | None = None
+    subdir: Path = Path()  # its folder under a dropped folder: mirrored in an output folder
     request_id: int = 0  # the latest processing request (stale messages are ignored)
 
 
@@ -213,19 +214,20 @@ class QueueModel(QAbstractTableModel):
         return style.standardIcon(pixmap) if style is not None and pixmap is not None else None
 
     # ---- our interface ----
-    def add_paths(self, paths: list[Path]) -> list[int]:
-        """Append rows for files not already queued (paths as resolved by the scan job)."""
+    def add_paths(self, paths: list[Path], subdirs: list[Path] | None = None) -> list[int]:
+        """Append rows for files not already queued (paths as resolved by the scan job), each
+        with its folder under the dropped folder (`subdirs`, default none)."""
         queued = {item.path for item in self._items}
-        fresh: list[Path] = []
-        for path in paths:
+        fresh: list[tuple[Path, Path]] = []
+        for path, subdir in zip(paths, subdirs or [Path()] * len(paths), strict=True):
             if path not in queued:
                 queued.add(path)
-                fresh.append(path)
+                fresh.append((path, subdir))
         if not fresh:
             return []
         first = len(self._items)
         self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
-        new = [QueueItem(next(self._ids), path) for path in fresh]
+        new = [QueueItem(next(self._ids), path, subdir=subdir) for path, subdir in fresh]
         self._items.extend(new)
         self.endInsertRows()
         return [item.job_id for item in new]

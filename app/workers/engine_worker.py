@@ -71,8 +71,13 @@ class RealEngine:
     def output_path(self, request: JobRequest) -> Path:
         import engine
 
-        return free_path(engine.output_path(request.input_path, request.output_folder,
-                                            request.fmt))
+        path = engine.output_path(request.input_path, request.output_folder, request.fmt,
+                                  request.output_subdir)
+        if request.output_folder is not None and request.output_folder.is_dir():
+            # a dropped folder's tree, made as it fills; a missing output folder (a drive no
+            # longer mounted) is not made: the job fails with the writer's "does not exist"
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return free_path(path)
 
     def expected_errors(self) -> tuple[type[BaseException], ...]:
         import engine

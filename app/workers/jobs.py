@@ -93,16 +93,16 @@ class JobRunner(QObject):
         return self.pool.waitForDone(timeout_ms)
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given; folders walked recursively for audio files (hidden, our outputs skipped)."""
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Path]]:
+    """(file, its folder under the dropped folder) for files as given and folders walked
+    recursively for audio files (hidden ones and our outputs skipped)."""
     import engine  # lazily, as the jobs below: importing the app stays cheap
 
-    roots = [Path(raw).expanduser().resolve() for raw in paths]
-    return [path for path, _ in engine.expand_paths(roots)]
+    return engine.expand_paths(Path(raw).expanduser().resolve() for raw in paths)
 
 
 class ScanJob(Job):
-    """Expand dropped files and folders into a list of files: done(list[Path])."""
+    """Expand dropped files and folders: done(list[(file, folder under the dropped one)])."""
 
     def __init__(self, paths: list[str]) -> None:
         super().__init__()

@@ -181,6 +181,26 @@ def test_output_folder_and_flac(qtbot: QtBot, window: MainWindow, clip_path: Pat
     assert sf.info(out_dir / "speech (2).flac").format == "FLAC"
 
 
+def test_a_dropped_folder_is_mirrored_in_the_output_folder(qtbot: QtBot, window: MainWindow,
+                                                            tmp_path: Path) -> None:
+    src = tmp_path / "session"
+    (src / "day2").mkdir(parents=True)
+    for folder in (src, src / "day2"):  # the same name twice, kept apart by the folders
+        sf.write(folder / "take.wav", tone_clip(0.5), TEST_RATE)
+    out_dir = tmp_path / "restored"
+    out_dir.mkdir()
+    window.settings.set("output/folder", str(out_dir))
+    drop(window.queue_view, [src])
+    model = window.controller.model
+    qtbot.waitUntil(lambda: len(model.items()) == 2
+                    and all(i.status is Status.READY for i in model.items()), timeout=20_000)
+    assert window.controller.process_all() == 2
+    qtbot.waitUntil(lambda: all(i.status is Status.DONE for i in model.items()),
+                    timeout=PROCESS_TIMEOUT_MS)
+    assert sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*.wav")) == [
+        "day2/take.wav", "take.wav"]
+
+
 def test_cancel_leaves_no_file(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     path = tmp_path / "long.wav"
     sf.write(path, tone_clip(14.0), TEST_RATE)
