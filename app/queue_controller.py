@@ -187,7 +187,11 @@ class QueueController(QObject):
         if not self._current(r.request_id, r.job_id):
             return
         note = f"restored in {r.elapsed_s:.1f} s" if r.generated else \
-            "already full-band: copied unchanged"
+            "already full-band: nothing generated"
+        if r.clipped_samples:
+            n = r.clipped_samples
+            note += (f"; {n} sample{'s' if n > 1 else ''} beyond full scale clipped (WAV "
+                     "32-bit float keeps them)")
         item = self.model.item(r.job_id)
         # the detected cutoff stays what it is (a hand-set one, per file or global, only
         # applies to that run); the engine's own detection fills it if the probe had none

@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _report(r: UpsampleResult) -> None:
     note = "" if r.generated else " (already full-band: resampled only)"
+    if r.clipped_samples:
+        n = r.clipped_samples
+        note += (f"; {n} sample{'s' if n > 1 else ''} beyond full scale clipped "
+                 "(--subtype FLOAT keeps them)")
     print(f"{r.input_path} -> {r.output_path}  cutoff {r.cutoff_hz:.0f} Hz, {r.duration_s:.1f} s "
           f"in {r.elapsed_s:.1f} s (RTF {r.elapsed_s / max(r.duration_s, 1e-9):.2f}){note}")
 

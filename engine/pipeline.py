@@ -60,6 +60,7 @@ class UpsampleResult:
     generated: bool  # False when the input was already full-band
     elapsed_s: float
     audio: np.ndarray | None = None  # (Ch, S) at 44.1 kHz, for in-memory restoration
+    clipped_samples: int = 0  # beyond full scale in a PCM output file, written at full scale
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -269,10 +270,14 @@ class Restorer:
                 iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:
             for last in self.iter_restore(blocks, total, info.channels, cutoff, writer.write):
                 yield last
+        if writer.clipped_samples:
+            log.warning("%s: %d samples beyond full scale clipped in the %s output",
+                        out_path, writer.clipped_samples, subtype)
         yield Progress(1.0, last.chunks_done, last.chunks_total, last.steps, last.steps,
                        UpsampleResult(
                            in_path, out_path, info.sample_rate, info.channels, info.duration_s,
-                           cutoff, cutoff < FULL_BAND_HZ, time.perf_counter() - start))
+                           cutoff, cutoff < FULL_BAND_HZ, time.perf_counter() - start,
+                           clipped_samples=writer.clipped_samples))
 
     @staticmethod
     def _cutoff(override: float | None, detect: Callable[[], float], sample_rate: int) -> float:

@@ -204,7 +204,8 @@ class EngineWorker(QObject):
                     self.job_finished.emit(JobResult(rid, jid, Path(result.output_path),
                                                      float(result.cutoff_hz),
                                                      bool(result.generated),
-                                                     float(result.elapsed_s)))
+                                                     float(result.elapsed_s),
+                                                     int(result.clipped_samples)))
                     return
                 now = self._clock()
                 if now - last_emit >= PROGRESS_INTERVAL_S:

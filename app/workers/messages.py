@@ -53,6 +53,7 @@ class JobResult:
     cutoff_hz: float
     generated: bool
     elapsed_s: float
+    clipped_samples: int = 0  # beyond full scale in a PCM output, written at full scale
 
 
 @dataclass(frozen=True)

@@ -338,6 +338,7 @@ class AtomicWriter:
             raise ValueError(f"channels: must be in 1..{MAX_CHANNELS}, got {channels}")
         self.path, self.sample_rate, self.channels = Path(path), sample_rate, channels
         self.overwrite, self.frames_written = overwrite, 0
+        self.clipped_samples = 0  # PCM samples beyond full scale, written at full scale
         self._frame_bytes = channels * SAMPLE_BYTES[self.subtype]
         # WAV output too long for a RIFF header (`expected_frames`, when known) becomes RF64
         self.container = "RF64" if self.format == "wav" and expected_frames is not None and (
@@ -391,6 +392,7 @@ class AtomicWriter:
         if not np.isfinite(data).all():
             raise ValueError(f"block: NaN/Inf in output at frame {self.frames_written}")
         if self.subtype != "FLOAT":
+            self.clipped_samples += int(np.count_nonzero(np.abs(data) > 1.0))
             data = np.clip(data, -1.0, 1.0)
         if self.container == "WAV" and (
                 (self.frames_written + data.shape[0]) * self._frame_bytes > WAV_MAX_DATA_BYTES):

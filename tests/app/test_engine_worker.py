@@ -30,6 +30,7 @@ class FakeResult:
     cutoff_hz: float = 4000.0
     generated: bool = True
     elapsed_s: float = 0.1
+    clipped_samples: int = 3
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def test_a_job_reports_started_progress_then_result(qtbot: QtBot, worker: Engine
     seen = rec.seen
     kinds = [type(m).__name__ if not isinstance(m, tuple) else m[0] for m in seen]
     assert kinds == ["started", "ModelStatus", *["JobProgress"] * 4, "JobResult"]
+    assert seen[-1].clipped_samples == 3  # type: ignore[union-attr]
     result = seen[-1]
     assert isinstance(result, JobResult) and result.output_path.exists()
     assert backend.calls[0] == {"fmt": "wav", "subtype": "PCM_24", "overwrite": False,

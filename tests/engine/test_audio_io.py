@@ -466,3 +466,13 @@ def test_read_tags_of_an_unreadable_file_is_empty(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF0000WAVEjunk")
     assert audio_io.read_tags(bad) == {} and audio_io.read_tags(tmp_path / "missing.wav") == {}
+
+
+def test_writer_counts_what_it_clips_in_pcm_only(tmp_path):
+    block = np.array([[0.5, 1.2, -1.5, 1.0]], np.float32)  # two samples beyond full scale
+    for subtype, clipped in (("PCM_16", 2), ("FLOAT", 0)):
+        with audio_io.AtomicWriter(tmp_path / f"{subtype}.wav", 44100, 1,
+                                   subtype=subtype) as w:
+            w.write(block)
+            w.write(block)
+        assert w.clipped_samples == 2 * clipped

@@ -133,6 +133,19 @@ def test_the_inputs_text_metadata_is_kept(tmp_path, tiny_model_path):
     assert tags["software"].startswith("JaT-SR")
 
 
+def test_the_report_line_says_how_much_was_clipped(capsys):
+    from pathlib import Path
+
+    from engine.cli import _report
+    from engine.pipeline import UpsampleResult
+
+    r = UpsampleResult(Path("in.wav"), Path("out.wav"), 8000, 1, 2.0, 3800.0, True, 0.5,
+                       clipped_samples=12)
+    _report(r)
+    assert "12 samples beyond full scale clipped (--subtype FLOAT keeps them)" in \
+        capsys.readouterr().out
+
+
 def test_a_file_listed_twice_is_restored_once(tmp_path, tiny_model_path, capsys):
     src = _input(tmp_path, 16000, 1, 0.3)
     rc = main(["upsample", str(src), str(tmp_path / ".." / tmp_path.name / "in.wav"),
