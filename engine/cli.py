@@ -43,8 +43,11 @@ def _positive_int(text: str) -> int:
 
 def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
     """Sampler, device and kept-band options shared by `upsample` and `eval`."""
-    p.add_argument("--steps", type=_positive_int, default=SamplerConfig.steps)
-    p.add_argument("--solver", choices=["euler", "heun"], default="euler")
+    p.add_argument("--steps", type=_positive_int, default=SamplerConfig.steps,
+                   help=f"sampler steps (default {SamplerConfig.steps}; each costs one network "
+                        "call, two with heun)")
+    p.add_argument("--solver", choices=["euler", "heun"], default="euler",
+                   help="ODE solver (default euler)")
     p.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
                    help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
     p.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
@@ -57,8 +60,10 @@ def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transition-hz", type=float, default=PipelineConfig.transition_hz,
                    metavar="HZ", help="width of the crossfade from the kept band to the "
                                       "generated one, above the cutoff (0: a hard switch)")
-    p.add_argument("--device", default="auto", help="auto, cuda or cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cuda "
+                                                     "or cpu")
+    p.add_argument("--seed", type=int, default=0,
+                   help="noise seed (default 0): the same seed gives the same output")
     p.add_argument("--replace-above-cutoff", action="store_true",
                    help="generate everything above the cutoff, even where the input is louder "
                         "there (by default such content, left by lossy encoders, is kept)")
@@ -93,10 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_restore_arguments(up)
     up.add_argument("--cutoff", type=_cutoff_arg, default=None, metavar="auto|HZ",
                     help="input band limit (default: detected from the spectrum)")
-    up.add_argument("--format", choices=["wav", "flac"], default="wav")
-    up.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_24")
+    up.add_argument("--format", choices=["wav", "flac"], default="wav",
+                    help="output file format (default wav)")
+    up.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_24",
+                    help="sample format (default PCM_24; FLOAT is WAV only and never clips)")
     up.add_argument("--batch", type=_positive_int, default=PipelineConfig.batch_size,
-                    help="chunks per model call")
+                    help=f"chunks per model call (default {PipelineConfig.batch_size})")
     up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     info = sub.add_parser("info", help="architecture and parameter count of a preset or model")
@@ -148,10 +155,14 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.audio.files import expand_paths
-    from engine.audio.io import AudioInputError, plan_outputs
+    from engine.audio.io import WRITE_SUBTYPES, AudioInputError, plan_outputs
     from engine.modelfile import load_model, resolve_model_path
     from engine.pipeline import resolve_device
 
+    if args.subtype not in WRITE_SUBTYPES[args.format]:
+        print(f"error: --subtype {args.subtype} cannot be written as {args.format} (it takes "
+              f"{', '.join(WRITE_SUBTYPES[args.format])})", file=sys.stderr)
+        return EXIT_ERROR
     try:  # before the model loads: a clash is refused with nothing written
         plan = plan_outputs(expand_paths(args.inputs, skip=args.out_dir), args.out_dir,
                             args.format)

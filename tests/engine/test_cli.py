@@ -116,6 +116,14 @@ def test_an_output_folder_that_is_a_file_is_one_clear_line(tmp_path, tiny_model_
     assert taken.read_bytes() == b"keep"
 
 
+def test_float_flac_is_refused_before_the_model_loads(tmp_path, capsys):
+    src = _input(tmp_path, 16000, 1, 0.3)
+    rc = main(["upsample", str(src), "--format", "flac", "--subtype", "FLOAT",
+               "--model", str(tmp_path / "no-such-model.safetensors")])
+    assert rc == 1 and capsys.readouterr().err.strip() == (
+        "error: --subtype FLOAT cannot be written as flac (it takes PCM_16, PCM_24)")
+
+
 def test_a_folder_without_audio_is_one_clear_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["upsample", str(tmp_path / "empty")]) == 1
