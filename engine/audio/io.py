@@ -298,9 +298,12 @@ def plan_outputs(inputs: Iterable[tuple[Path, Path]], out_dir: PathLike | None,
     so neither result replaces the other."""
     plan: list[tuple[Path, Path]] = []
     claimed: dict[Path, Path] = {}  # resolved output -> the input that writes it
+    seen: set[object] = set()  # the inputs' identities: O(1) a file, for folders of thousands
     for src, subdir in inputs:
-        if any(_same_file(src, done) for done, _ in plan):
+        identity = _identity(src)
+        if identity in seen:
             continue
+        seen.add(identity)
         out = output_path(src, out_dir, fmt, subdir)
         key = out.resolve()
         if key in claimed:
@@ -426,6 +429,16 @@ class AtomicWriter:
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
+
+
+def _identity(path: Path) -> object:
+    """The file behind a path (device and inode: links and `..` agree), or the resolved path
+    of one that cannot be read (reading it reports why, later)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path.resolve()
+    return st.st_dev, st.st_ino
 
 
 def _same_file(a: Path, b: Path) -> bool:
