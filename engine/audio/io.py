@@ -21,6 +21,7 @@ import soundfile as sf
 import soxr
 
 from engine.atomic import new_temp_beside
+from engine.audio.files import OUTPUT_MARK
 from engine.audio.rolloff import RolloffStream, compensation_taps, precompensate
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ def output_path(input_path: PathLike, out_dir: PathLike | None, fmt: str,
     src = Path(input_path)
     if out_dir is not None:
         return Path(out_dir) / subdir / f"{src.stem}.{fmt}"
-    return src.with_name(f"{src.stem}.jatsr.{fmt}")
+    return src.with_name(f"{src.stem}{OUTPUT_MARK}{fmt}")
 
 
 def plan_outputs(inputs: Iterable[tuple[Path, Path]], out_dir: PathLike | None,
