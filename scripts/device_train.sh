@@ -7,6 +7,9 @@
 # when several calls to one warm machine carried the shards there (they exceed one carry), or
 # STAGED=1 when scripts/device_stage.sh already unpacked and scanned them (RUN=NAME there).
 # GPUS=N trains on N GPUs of the machine (torchrun, one process per GPU; DDP).
+# PROBE_DIR=DIR (a carried folder of category subfolders, e.g. scripts/independent_speech.py's
+# output) is scored with `jatsr eval` by the exported model at the end: audio never trained on,
+# for how the run generalises beyond its validation split ($OUT/NAME-probe/report.md).
 set -euo pipefail
 name=$1; shift
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1
@@ -31,4 +34,9 @@ status=0  # the whole log goes to $out/$name.log as it is written (a run may out
 tr '\r' '\n' < "$out/$name.log" | grep -v '^ *[0-9]*%|' | tail -n 80
 cp "$run/metrics.jsonl" "$out/$name.metrics.jsonl"
 cp "$run/config.json" "$out/$name.config.json"
+if [ -n "${PROBE_DIR:-}" ] && [ "$status" = 0 ] && [ -f "$out/$name.safetensors" ]; then
+  python3 -m engine eval "$PROBE_DIR" --model "$out/$name.safetensors" --examples 0 \
+    --out "$out/$name-probe" > "$out/$name-probe.log" 2>&1 || echo "probe eval failed"
+  grep -E '^\| \*\*all\*\*' "$out/$name-probe/report.md" 2>/dev/null || true
+fi
 exit $status
