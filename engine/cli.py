@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output file format (default wav)")
     up.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_24",
                     help="sample format (default PCM_24; FLOAT is WAV only and never clips)")
+    up.add_argument("--rate", type=int, choices=[44100, 48000, 88200, 96000], default=44100,
+                    help="output sample rate (default 44100, the model's; 48000 for video "
+                         "work: the restoration resampled, nothing above 22.05 kHz)")
     up.add_argument("--batch", type=_positive_int, default=PipelineConfig.batch_size,
                     help=f"chunks per model call (default {PipelineConfig.batch_size})")
     up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -188,7 +191,8 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
             if args.out_dir is not None:  # the input tree's folders, made as they fill
                 out_path.parent.mkdir(parents=True, exist_ok=True)
             for p in restorer.iter_file(in_path, out_path, args.format, args.subtype,
-                                        args.overwrite, args.cutoff, protect=inputs):
+                                        args.overwrite, args.cutoff, protect=inputs,
+                                        out_rate=args.rate):
                 if bar is None:
                     bar = tqdm(total=1000, desc=desc, file=sys.stderr, bar_format=(
                         "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"))

@@ -22,7 +22,15 @@ import numpy as np
 import torch
 
 from engine.audio.cutoff import detect_cutoff, detect_cutoff_file
-from engine.audio.io import AtomicWriter, iter_blocks, probe, read_tags, resample
+from engine.audio.io import (
+    AtomicWriter,
+    StreamResampler,
+    iter_blocks,
+    probe,
+    read_tags,
+    resample,
+    resampled_length,
+)
 from engine.config import SAMPLE_RATE, PipelineConfig, SamplerConfig
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, iter_sample
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 
 FULL_BAND_HZ = 21000.0  # a detected cutoff at or above this: nothing is missing
 READ_BLOCK_FRAMES = 1 << 16
+OUTPUT_RATES = (44100, 48000, 88200, 96000)  # the restoration is 44.1 kHz; files may be these
 SOFTWARE_TAG = "JaT-SR"  # the output's "software" field; the input's other text fields are kept
 
 
@@ -249,27 +258,40 @@ class Restorer:
     def iter_file(self, in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                   fmt: str = "wav", subtype: str = "PCM_24", overwrite: bool = False,
                   cutoff_hz: float | None = None,
-                  protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[Progress]:
+                  protect: Iterable[str | os.PathLike[str]] = (),
+                  out_rate: int = SAMPLE_RATE) -> Iterator[Progress]:
         """Restore a file to a file, streamed; the output appears atomically at the end.
 
         Closing the generator early (cancel) leaves no output file behind. The output may be
         neither the input nor any file in `protect` (the batch's other inputs), even with
-        `overwrite`.
+        `overwrite`. `out_rate` (one of `OUTPUT_RATES`) resamples the 44.1 kHz restoration on
+        its way to the file, e.g. 48 kHz for video work; the band above 22.05 kHz stays empty.
         """
+        if out_rate not in OUTPUT_RATES:
+            raise ValueError(f"out_rate: must be one of {OUTPUT_RATES}, got {out_rate}")
         start = time.perf_counter()
         in_path, out_path = Path(in_path), Path(out_path)
         info = probe(in_path)
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
         total = round(info.frames * SAMPLE_RATE / info.sample_rate)
         tags = {**read_tags(in_path), "software": SOFTWARE_TAG}  # title, artist, ... kept
-        writer = AtomicWriter(out_path, SAMPLE_RATE, info.channels, format=fmt, subtype=subtype,
+        writer = AtomicWriter(out_path, out_rate, info.channels, format=fmt, subtype=subtype,
                               overwrite=overwrite, inputs=(in_path, *protect),
-                              expected_frames=total, tags=tags)
+                              expected_frames=resampled_length(total, SAMPLE_RATE, out_rate),
+                              tags=tags)
         last = Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps)
+        to_rate = StreamResampler(SAMPLE_RATE, out_rate, info.channels) \
+            if out_rate != SAMPLE_RATE else None
+
+        def sink(block: np.ndarray) -> None:  # (Ch, n) at 44.1 kHz
+            writer.write(block if to_rate is None else to_rate.process(block))
+
         with writer, contextlib.closing(
                 iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:
-            for last in self.iter_restore(blocks, total, info.channels, cutoff, writer.write):
+            for last in self.iter_restore(blocks, total, info.channels, cutoff, sink):
                 yield last
+            if to_rate is not None:
+                writer.write(to_rate.finish())
         if writer.clipped_samples:
             log.warning("%s: %d samples beyond full scale clipped in the %s output",
                         out_path, writer.clipped_samples, subtype)

@@ -197,17 +197,54 @@ def iter_blocks(path: PathLike, block_frames: int, sample_rate: int | None = Non
     return _iter_blocks(info, block_frames, sample_rate)
 
 
+class StreamResampler:
+    """`resample` over a stream of float `(Ch, n)` blocks, state carried between them.
+
+    One `soxr.ResampleStream` (all channels, `RESAMPLE_QUALITY`) with the same roll-off
+    compensation as `resample` when going up; outputs lag (filter delay: short first blocks)
+    until `finish()`, after which all outputs together are exactly
+    `resampled_length(frames_in, rate_in, rate_out)` frames, as `resample` gives for the whole.
+    """
+
+    def __init__(self, rate_in: int, rate_out: int, channels: int) -> None:
+        for rate in (rate_in, rate_out):
+            _check_rate(rate)
+        self.rate_in, self.rate_out = rate_in, rate_out
+        self._stream = soxr.ResampleStream(rate_in, rate_out, channels, dtype="float32",
+                                           quality=RESAMPLE_QUALITY)
+        taps = compensation_taps(rate_in, rate_out, RESAMPLE_QUALITY)  # None: not up
+        self._flat = None if taps is None else RolloffStream(taps, channels)
+        self._channels = channels
+        self.frames_in = self.frames_out = 0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """(Ch, n) at rate_in -> (Ch, m) float32 at rate_out, m varying."""
+        self.frames_in += block.shape[1]
+        if self._flat is not None:  # lags by the FIR's delay until the flush
+            block = self._flat.process(block)
+        out = self._stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32))
+        self.frames_out += out.shape[0]
+        return np.ascontiguousarray(out.T)  # (Ch, m)
+
+    def finish(self) -> np.ndarray:
+        """The rest, `(Ch, m)`: what the filters held back, trimmed or padded to the total."""
+        held = (np.zeros((0, self._channels), np.float32) if self._flat is None
+                else np.ascontiguousarray(self._flat.flush().T))  # (n, Ch)
+        tail = self._stream.resample_chunk(held, last=True)
+        # soxr's filter delay keeps the output before the flush below the total
+        n_missing = resampled_length(self.frames_in, self.rate_in, self.rate_out) \
+            - self.frames_out
+        tail = _fit_length(tail, max(n_missing, 0))
+        self.frames_out += tail.shape[0]
+        return np.ascontiguousarray(tail.T)
+
+
 def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
                  ) -> Iterator[np.ndarray]:
     rate_out = info.sample_rate if sample_rate is None else sample_rate
-    resampling = rate_out != info.sample_rate
-    flat = None
-    if resampling:
-        stream = soxr.ResampleStream(info.sample_rate, rate_out, info.channels,
-                                     dtype="float32", quality=RESAMPLE_QUALITY)
-        taps = compensation_taps(info.sample_rate, rate_out, RESAMPLE_QUALITY)  # None: not up
-        flat = None if taps is None else RolloffStream(taps, info.channels)
-    frames_read = frames_out = 0
+    resampler = (StreamResampler(info.sample_rate, rate_out, info.channels)
+                 if rate_out != info.sample_rate else None)
+    frames_read = 0
     try:
         with sf.SoundFile(info.path) as f:
             while True:
@@ -216,25 +253,17 @@ def _iter_blocks(info: AudioInfo, block_frames: int, sample_rate: int | None
                     break
                 _check_finite(info.path, block, info.sample_rate, frames_read)
                 frames_read += block.shape[0]
-                if flat is not None:  # (n', Ch): lags by the FIR's delay until the flush
-                    block = np.ascontiguousarray(flat.process(block.T).T)
-                if resampling:
-                    block = stream.resample_chunk(block)
-                if block.shape[0]:
-                    frames_out += block.shape[0]
-                    yield np.ascontiguousarray(block.T)  # (Ch, n)
+                out = block.T if resampler is None else resampler.process(block.T)  # (Ch, m)
+                if out.shape[1]:
+                    yield np.ascontiguousarray(out)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise UnreadableAudio(info.path, f"decoding failed ({_reason(e)})") from e
     if frames_read == 0:
         raise EmptyAudio(info.path, "no audio frames could be decoded")
-    if resampling:
-        held = (np.zeros((0, info.channels), np.float32) if flat is None
-                else np.ascontiguousarray(flat.flush().T))  # (n, Ch) the FIR held back
-        tail = stream.resample_chunk(held, last=True)
-        # soxr's filter delay keeps the output before the flush below the total
-        n_missing = resampled_length(frames_read, info.sample_rate, rate_out) - frames_out
-        if n_missing > 0:
-            yield np.ascontiguousarray(_fit_length(tail, n_missing).T)
+    if resampler is not None:
+        tail = resampler.finish()
+        if tail.shape[1]:
+            yield tail
 
 
 def read_segments(path: PathLike, segment_frames: int, max_segments: int) -> Iterator[np.ndarray]:

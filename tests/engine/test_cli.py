@@ -154,6 +154,14 @@ def test_the_report_line_says_how_much_was_clipped(capsys):
         capsys.readouterr().out
 
 
+def test_rate_48000_writes_48_khz_of_the_same_duration(tmp_path, tiny_model_path):
+    src = _input(tmp_path, 22050, 2, 0.5)
+    assert main(["upsample", str(src), "--model", str(tiny_model_path), "--steps", "1",
+                 "--rate", "48000"]) == 0
+    info = sf.info(tmp_path / "in.jatsr.wav")
+    assert (info.samplerate, info.channels, info.frames) == (48000, 2, 24000)
+
+
 def test_a_file_listed_twice_is_restored_once(tmp_path, tiny_model_path, capsys):
     src = _input(tmp_path, 16000, 1, 0.3)
     rc = main(["upsample", str(src), str(tmp_path / ".." / tmp_path.name / "in.wav"),

@@ -77,6 +77,28 @@ def test_cancel_leaves_no_partial_file(tiny_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
 
 
+def test_a_48_khz_file_is_the_restoration_resampled(tiny_model, tmp_path):
+    import soundfile as sf
+
+    from engine.audio.io import resample
+
+    rng = np.random.default_rng(1)
+    src = write_wav(tmp_path / "in.wav", 0.1 * rng.standard_normal((2, 5 * 16000)), 16000)
+    cfg = PipelineConfig(chunk_s=1.0, overlap_s=0.25, batch_size=2)  # several chunks
+    restorer = Restorer(tiny_model, SamplerConfig(steps=2, seed=3), cfg)
+    for rate in (SAMPLE_RATE, 48000):
+        for _ in restorer.iter_file(src, tmp_path / f"{rate}.wav", subtype="FLOAT",
+                                    out_rate=rate):
+            pass
+    y44 = sf.read(tmp_path / f"{SAMPLE_RATE}.wav", dtype="float32")[0].T  # (Ch, S)
+    y48, rate = sf.read(tmp_path / "48000.wav", dtype="float32")
+    assert rate == 48000 and y48.shape == (5 * 48000, 2)
+    expected = resample(y44, SAMPLE_RATE, 48000).T  # the whole file at once
+    assert np.abs(y48 - expected).max() < 1e-4 * np.abs(expected).max()
+    with pytest.raises(ValueError, match="out_rate"):
+        next(restorer.iter_file(src, tmp_path / "x.wav", out_rate=32000))
+
+
 def _peak_numpy_bytes(restorer: Restorer, path, out) -> int:
     tracemalloc.start()
     for _ in restorer.iter_file(path, out, overwrite=True):
