@@ -23,6 +23,7 @@ SETTINGS_FILE_ENV = "JATSR_SETTINGS_FILE"
 SOLVERS = ("euler", "heun")
 DEVICES = ("auto", "cuda", "cpu")
 FORMATS = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
+OUTPUT_RATES = (44100, 48000, 88200, 96000)  # = engine.pipeline.OUTPUT_RATES (no torch here)
 
 DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
@@ -40,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "output/folder": "",  # "" = next to the input
     "output/format": "wav",
     "output/subtype": "PCM_24",
+    "output/rate": 44100,  # the restoration is 44.1 kHz; 48000 etc. resample it (video work)
     "playback/loudness_match": True,
     "playback/device": -1,  # -1 = system default output
     "view/db_floor": -100.0,
@@ -71,6 +73,7 @@ class ProcessingOptions:
     output_folder: str
     fmt: str
     subtype: str
+    rate: int = 44100
 
 
 class Settings:
@@ -129,6 +132,7 @@ class Settings:
         fmt = fmt if fmt in FORMATS else "wav"
         subtype = self.get("output/subtype")
         subtype = subtype if subtype in FORMATS[fmt] else "PCM_24"
+        rate = int(self.get("output/rate"))
         return ProcessingOptions(
             model=self.get("processing/model") or "default",
             steps=max(1, int(self.get("processing/steps"))),
@@ -141,4 +145,5 @@ class Settings:
             output_folder=self.get("output/folder"),
             fmt=fmt,
             subtype=subtype,
+            rate=rate if rate in OUTPUT_RATES else 44100,
         )

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.settings import Settings
+from app.settings import OUTPUT_RATES, Settings
 from app.workers.messages import ModelStatus, SystemInfo
 
 OUTPUT_FORMATS = (("WAV 16-bit", "wav", "PCM_16"), ("WAV 24-bit", "wav", "PCM_24"),
@@ -115,6 +115,15 @@ class SettingsPanel(QWidget):
         current = f"{self.settings.get('output/format')}/{self.settings.get('output/subtype')}"
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(current)))
         self.format_combo.currentIndexChanged.connect(self._on_format_combo_changed)
+        self.rate_combo = QComboBox()
+        for rate in OUTPUT_RATES:
+            self.rate_combo.addItem(f"{rate / 1000:g} kHz", rate)
+        self.rate_combo.setToolTip(
+            "The restoration is made at 44.1 kHz; other rates resample it on the way to the file "
+            "(48 kHz for video work). Nothing is generated above 22.05 kHz.")
+        self.rate_combo.setCurrentIndex(
+            max(0, self.rate_combo.findData(int(self.settings.get("output/rate")))))
+        self.rate_combo.currentIndexChanged.connect(self._on_rate_combo_changed)
         self.folder_label = QLabel()
         self.folder_label.setWordWrap(True)
         choose = QPushButton("Folder…")
@@ -125,6 +134,7 @@ class SettingsPanel(QWidget):
         buttons.addWidget(choose)
         buttons.addWidget(beside)
         form.addRow("Format", self.format_combo)
+        form.addRow("Rate", self.rate_combo)
         form.addRow(self.folder_label)
         form.addRow(buttons)
         self._show_folder()
@@ -240,6 +250,10 @@ class SettingsPanel(QWidget):
         fmt, subtype = str(self.format_combo.itemData(index)).split("/")
         self.settings.set("output/format", fmt)
         self.settings.set("output/subtype", subtype)
+
+    @Slot(int)
+    def _on_rate_combo_changed(self, index: int) -> None:
+        self.settings.set("output/rate", int(self.rate_combo.itemData(index)))
 
     @Slot()
     def _on_folder_clicked(self) -> None:

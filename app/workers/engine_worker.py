@@ -35,7 +35,8 @@ PROGRESS_INTERVAL_S = 0.05  # at most 20 progress messages a second
 
 class RestorerLike(Protocol):
     def iter_file(self, in_path: Path, out_path: Path, fmt: str = ..., subtype: str = ...,
-                  overwrite: bool = ..., cutoff_hz: float | None = ...) -> Iterator[Any]: ...
+                  overwrite: bool = ..., cutoff_hz: float | None = ...,
+                  out_rate: int = ...) -> Iterator[Any]: ...
 
 
 class EngineBackend(Protocol):
@@ -190,7 +191,7 @@ class EngineWorker(QObject):
         out_path = self._backend.output_path(request)
         steps = restorer.iter_file(request.input_path, out_path, fmt=request.fmt,
                                    subtype=request.subtype, overwrite=False,
-                                   cutoff_hz=request.cutoff_hz)
+                                   cutoff_hz=request.cutoff_hz, out_rate=request.out_rate)
         last_emit = -1.0
         with contextlib.closing(steps):
             for progress in steps:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 import engine
 from app import analysis, buffers
@@ -87,11 +88,18 @@ def test_clip_job_with_disk_backed_buffers(tmp_path, cache, monkeypatch):
     assert got["views"].sr.linear_db.shape[0] == analysis.N_FFT // 2 + 1
 
 
-def test_clip_job_rejects_an_output_not_at_44k(tmp_path, cache):
+def test_clip_job_brings_a_48k_output_back_to_44k_for_listening(tmp_path, cache):
     lr = _write(tmp_path / "in.wav", _noise(1.5, 1, 16000), 16000)
-    sr = _write(tmp_path / "out.wav", _noise(1.5, 1, 48000), 48000)
+    t = np.arange(round(1.5 * RATE))[:, None] / RATE  # tones well inside both passbands
+    restored = (0.2 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 12000 * t)
+                ).astype(np.float32)  # (S, 1)
+    sr = _write(tmp_path / "out.wav", soxr.resample(restored, RATE, 48000, "VHQ"), 48000)
     got = {}
     job = ClipJob(8, lr, sr, 7000.0)
+    job.signals.partial.connect(lambda clip: got.setdefault("clip", clip))
     job.signals.failed.connect(lambda i, why: got.setdefault("failed", why))
     job.work()
-    assert "44100" in got["failed"]
+    clip = got["clip"]
+    assert "failed" not in got and clip.sample_rate == RATE and clip.sr.shape == clip.lr.shape
+    inner = slice(2000, clip.sr.shape[0] - 2000)  # away from the resamplers' edges
+    np.testing.assert_allclose(clip.sr[inner], restored[inner], atol=2e-3)

@@ -153,7 +153,7 @@ def test_a_job_reports_started_progress_then_result(qtbot: QtBot, worker: Engine
     result = seen[-1]
     assert isinstance(result, JobResult) and result.output_path.exists()
     assert backend.calls[0] == {"fmt": "wav", "subtype": "PCM_24", "overwrite": False,
-                                "cutoff_hz": 3800.0}
+                                "cutoff_hz": 3800.0, "out_rate": 44100}
     assert all(isinstance(m, JobProgress) and m.job_id == 7 for m in seen[2:6])
 
 

@@ -171,6 +171,7 @@ def test_output_folder_and_flac(qtbot: QtBot, window: MainWindow, clip_path: Pat
     window.settings.set("output/folder", str(out_dir))
     window.settings.set("output/format", "flac")
     window.settings.set("output/subtype", "PCM_16")
+    window.settings.set("output/rate", 48000)
     (out_dir / "speech.flac").write_bytes(b"an older result")  # never overwritten
     window.add_paths([str(clip_path)])
     job = wait_status(qtbot, window.controller.model, clip_path.name, {Status.READY})
@@ -178,7 +179,10 @@ def test_output_folder_and_flac(qtbot: QtBot, window: MainWindow, clip_path: Pat
     wait_status(qtbot, window.controller.model, clip_path.name, {Status.DONE},
                 PROCESS_TIMEOUT_MS)
     assert (out_dir / "speech.flac").read_bytes() == b"an older result"
-    assert sf.info(out_dir / "speech (2).flac").format == "FLAC"
+    info = sf.info(out_dir / "speech (2).flac")
+    assert (info.format, info.samplerate) == ("FLAC", 48000)
+    window.queue_view.select_job(job)  # A/B at 44.1 kHz: the 48 kHz result resampled back
+    qtbot.waitUntil(lambda: window.spectrogram.images[1].image is not None, timeout=20_000)
 
 
 def test_a_dropped_folder_is_mirrored_in_the_output_folder(qtbot: QtBot, window: MainWindow,
@@ -250,6 +254,8 @@ def test_settings_panel_persists(qtbot: QtBot, window: MainWindow, tmp_path: Pat
     panel.steps_spin.setValue(7)
     panel.solver_combo.setCurrentText("heun")
     panel.format_combo.setCurrentIndex(panel.format_combo.findText("FLAC 24-bit"))
+    assert panel.rate_combo.currentData() == 44100  # the default
+    panel.rate_combo.setCurrentIndex(panel.rate_combo.findText("48 kHz"))
     panel.cutoff_auto.setChecked(False)
     panel.cutoff_spin.setValue(5000)
     panel.log_check.setChecked(True)
@@ -264,6 +270,7 @@ def test_settings_panel_persists(qtbot: QtBot, window: MainWindow, tmp_path: Pat
     assert (opts.steps, opts.solver, opts.fmt, opts.subtype, opts.cutoff_hz) == (
         7, "heun", "flac", "PCM_24", 5000.0)
     assert opts.warm_start is True and opts.keep_louder_input is False
+    assert opts.rate == 48000
     assert again.get("view/log_frequency") is True
 
 
