@@ -101,7 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--format", choices=["wav", "flac"], default="wav",
                     help="output file format (default wav)")
     up.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_24",
-                    help="sample format (default PCM_24; FLOAT is WAV only and never clips)")
+                    help="sample format (default PCM_24; FLOAT is WAV only and never clips; "
+                         "PCM_16 is TPDF-dithered)")
+    up.add_argument("--no-dither", action="store_true",
+                    help="PCM_16 without dither (plain rounding)")
     up.add_argument("--rate", type=int, choices=[44100, 48000, 88200, 96000], default=44100,
                     help="output sample rate (default 44100, the model's; 48000 for video "
                          "work: the restoration resampled, nothing above 22.05 kHz)")
@@ -192,7 +195,7 @@ def _cmd_upsample(args: argparse.Namespace) -> int:
                 out_path.parent.mkdir(parents=True, exist_ok=True)
             for p in restorer.iter_file(in_path, out_path, args.format, args.subtype,
                                         args.overwrite, args.cutoff, protect=inputs,
-                                        out_rate=args.rate):
+                                        out_rate=args.rate, dither=not args.no_dither):
                 if bar is None:
                     bar = tqdm(total=1000, desc=desc, file=sys.stderr, bar_format=(
                         "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"))

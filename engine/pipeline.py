@@ -259,13 +259,14 @@ class Restorer:
                   fmt: str = "wav", subtype: str = "PCM_24", overwrite: bool = False,
                   cutoff_hz: float | None = None,
                   protect: Iterable[str | os.PathLike[str]] = (),
-                  out_rate: int = SAMPLE_RATE) -> Iterator[Progress]:
+                  out_rate: int = SAMPLE_RATE, dither: bool = True) -> Iterator[Progress]:
         """Restore a file to a file, streamed; the output appears atomically at the end.
 
         Closing the generator early (cancel) leaves no output file behind. The output may be
         neither the input nor any file in `protect` (the batch's other inputs), even with
         `overwrite`. `out_rate` (one of `OUTPUT_RATES`) resamples the 44.1 kHz restoration on
         its way to the file, e.g. 48 kHz for video work; the band above 22.05 kHz stays empty.
+        16-bit files are TPDF-dithered unless `dither=False`.
         """
         if out_rate not in OUTPUT_RATES:
             raise ValueError(f"out_rate: must be one of {OUTPUT_RATES}, got {out_rate}")
@@ -278,7 +279,7 @@ class Restorer:
         writer = AtomicWriter(out_path, out_rate, info.channels, format=fmt, subtype=subtype,
                               overwrite=overwrite, inputs=(in_path, *protect),
                               expected_frames=resampled_length(total, SAMPLE_RATE, out_rate),
-                              tags=tags)
+                              tags=tags, dither=dither)
         last = Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps)
         to_rate = StreamResampler(SAMPLE_RATE, out_rate, info.channels) \
             if out_rate != SAMPLE_RATE else None

@@ -43,6 +43,7 @@ WAV_MAX_DATA_BYTES = 2**32 - 1 - 2**20
 # output. A WAV header silently loses every field when one is much longer (3,000 characters
 # did): longer values are left out, with a warning.
 MAX_TAG_CHARS = 1024
+PCM16_FULL_SCALE = 32768.0  # libsndfile's float -> 16-bit scale (0.25 -> 8192): 1 LSB = 1 / this
 
 PathLike = str | os.PathLike[str]
 
@@ -352,13 +353,14 @@ class AtomicWriter:
     PCM subtypes are clipped to [-1, 1] (libsndfile would wrap around otherwise). WAV output
     whose `expected_frames` exceed 4 GiB of samples is written as RF64; without that hint,
     writing past the RIFF limit fails with AudioOutputError instead of a corrupt header.
-    `tags` (text metadata, e.g. the input's `read_tags`) go into the file's header.
+    `tags` (text metadata, e.g. the input's `read_tags`) go into the file's header. 16-bit
+    output gets TPDF dither unless `dither=False`.
     """
 
     def __init__(self, path: PathLike, sample_rate: int, channels: int, format: str = "wav",
                  subtype: str = "PCM_16", overwrite: bool = False,
                  inputs: Iterable[PathLike] = (), expected_frames: int | None = None,
-                 tags: Mapping[str, str] | None = None) -> None:
+                 tags: Mapping[str, str] | None = None, dither: bool = True) -> None:
         self.format = format.lower()
         self.subtype = subtype.upper()
         if self.format not in WRITE_SUBTYPES:
@@ -372,6 +374,8 @@ class AtomicWriter:
         self.path, self.sample_rate, self.channels = Path(path), sample_rate, channels
         self.overwrite, self.frames_written = overwrite, 0
         self.clipped_samples = 0  # PCM samples beyond full scale, written at full scale
+        # 16-bit output is dithered (24-bit rounding sits ~140 dB down: not needed there)
+        self._dither = np.random.default_rng(0) if dither and self.subtype == "PCM_16" else None
         self._frame_bytes = channels * SAMPLE_BYTES[self.subtype]
         # WAV output too long for a RIFF header (`expected_frames`, when known) becomes RF64
         self.container = "RF64" if self.format == "wav" and expected_frames is not None and (
@@ -415,6 +419,14 @@ class AtomicWriter:
             except (sf.LibsndfileError, RuntimeError, AttributeError, TypeError) as e:
                 log.warning("%s: metadata field %s not written (%s)", self.path, key, e)
 
+    def _dithered(self, data: np.ndarray) -> np.ndarray:
+        """TPDF dither of +-1 LSB (16-bit), so quiet detail is not rounded into distortion;
+        digital silence (exact zeros) stays silent. Seeded: the same input, the same file."""
+        assert self._dither is not None
+        noise = self._dither.random(data.shape, np.float32) - self._dither.random(
+            data.shape, np.float32)  # triangular on [-1, 1]
+        return np.where(data == 0.0, data, data + noise / PCM16_FULL_SCALE)
+
     def write(self, block: np.ndarray) -> None:
         """Append a float `(Ch, n)` block."""
         if self._file is None:
@@ -426,6 +438,8 @@ class AtomicWriter:
             raise ValueError(f"block: NaN/Inf in output at frame {self.frames_written}")
         if self.subtype != "FLOAT":
             self.clipped_samples += int(np.count_nonzero(np.abs(data) > 1.0))
+            if self._dither is not None:
+                data = self._dithered(data)
             data = np.clip(data, -1.0, 1.0)
         if self.container == "WAV" and (
                 (self.frames_written + data.shape[0]) * self._frame_bytes > WAV_MAX_DATA_BYTES):

@@ -299,9 +299,9 @@ def test_output_path(tmp_path: Path) -> None:
         output_path(src, None, "mp3")
 
 
-@pytest.mark.parametrize(("format", "subtype", "atol"), [
-    ("wav", "PCM_16", 1 / 32768), ("wav", "PCM_24", 2**-23), ("wav", "FLOAT", 0.0),
-    ("flac", "PCM_16", 1 / 32768), ("flac", "PCM_24", 2**-23),
+@pytest.mark.parametrize(("format", "subtype", "atol"), [  # 16-bit: +-1 LSB of dither on top
+    ("wav", "PCM_16", 2 / 32768), ("wav", "PCM_24", 2**-23), ("wav", "FLOAT", 0.0),
+    ("flac", "PCM_16", 2 / 32768), ("flac", "PCM_24", 2**-23),
 ])
 def test_atomic_writer_round_trip(tmp_path: Path, format: str, subtype: str, atol: float) -> None:
     data = _noise(2, 5000)
@@ -415,7 +415,7 @@ def test_long_wav_becomes_rf64_or_fails_cleanly(tmp_path: Path,
     assert sf.info(str(long)).format == "RF64" and long.suffix == ".wav"
     back, rate = sf.read(str(long), dtype="float32")
     assert rate == 44100 and back.shape == (12000, 2)
-    np.testing.assert_allclose(back[:6000].T, block, atol=1 / 32768)
+    np.testing.assert_allclose(back[:6000].T, block, atol=2 / 32768)  # 16-bit, dithered
     unknown = tmp_path / "unknown.wav"
     with pytest.raises(AudioOutputError, match="4 GiB"), AtomicWriter(unknown, 44100, 2) as w:
         w.write(block)
@@ -476,3 +476,22 @@ def test_writer_counts_what_it_clips_in_pcm_only(tmp_path):
             w.write(block)
             w.write(block)
         assert w.clipped_samples == 2 * clipped
+
+
+def test_16_bit_output_is_dithered_reproducibly_and_silence_stays_silent(tmp_path):
+    t = np.arange(44100, dtype=np.float32) / 44100
+    quiet = (0.4 / 32768 * np.sin(2 * np.pi * 1000 * t))[None]  # under half an LSB
+    block = np.concatenate([quiet, np.zeros((1, 4410), np.float32)], axis=1)
+    written = {}
+    for name, dither in (("a", True), ("b", True), ("plain", False)):
+        with audio_io.AtomicWriter(tmp_path / f"{name}.wav", 44100, 1, subtype="PCM_16",
+                                   dither=dither) as w:
+            w.write(block)
+        written[name] = sf.read(tmp_path / f"{name}.wav", dtype="int16")[0]
+    assert len(np.unique(written["plain"])) <= 2  # rounding alone: one step of distortion
+    assert len(np.unique(written["a"][:44100])) >= 3
+    tone, silence = written["a"][:44100].astype(float), written["a"][44100:]
+    assert np.abs(tone).max() <= 2 and not silence.any()
+    # the tone survives in the dithered file: it correlates with the signal
+    assert np.corrcoef(tone, quiet[0])[0, 1] > 0.2
+    np.testing.assert_array_equal(written["a"], written["b"])

@@ -162,6 +162,18 @@ def test_rate_48000_writes_48_khz_of_the_same_duration(tmp_path, tiny_model_path
     assert (info.samplerate, info.channels, info.frames) == (48000, 2, 24000)
 
 
+def test_no_dither_reaches_the_16_bit_writer(tmp_path, tiny_model_path):
+    src = _input(tmp_path, 16000, 1, 0.3)
+    outs = []
+    for flags in ([], ["--no-dither"]):
+        out_dir = tmp_path / ("plain" if flags else "dithered")
+        assert main(["upsample", str(src), "-o", str(out_dir), "--model", str(tiny_model_path),
+                     "--steps", "1", "--subtype", "PCM_16", *flags]) == 0
+        outs.append(sf.read(out_dir / "in.wav", dtype="int16")[0].astype(int))
+    difference = np.abs(outs[0] - outs[1])
+    assert 0 < difference.max() <= 2  # the same restoration, its LSBs dithered or not
+
+
 def test_a_file_listed_twice_is_restored_once(tmp_path, tiny_model_path, capsys):
     src = _input(tmp_path, 16000, 1, 0.3)
     rc = main(["upsample", str(src), str(tmp_path / ".." / tmp_path.name / "in.wav"),
