@@ -21,7 +21,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `jatsr train` (shared with `python -m engine.training`)."""
     from engine.model.dit import PRESETS
 
-    p.add_argument("--preset", choices=sorted(PRESETS), default=TrainConfig.preset)
+    t, ft = TrainConfig(), FINETUNE
+    p.add_argument("--preset", choices=sorted(PRESETS), default=t.preset,
+                   help=f"architecture (default {t.preset}; with --base the model file's)")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="folders of full-band audio (searched recursively)")
     p.add_argument("--val-data", nargs="+", default=(), metavar="DIR",
@@ -29,24 +31,37 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/my-run")
     p.add_argument("--base", default=None, metavar="MODEL",
                    help="fine-tune this model file (or 'default') with the fine-tune preset")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch", type=int, default=None, help="batch size over all GPUs")
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--warmup", type=int, default=None)
-    p.add_argument("--crop-s", type=float, default=6.0)
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"optimiser steps (default {t.steps}; fine-tune {ft.steps})")
+    p.add_argument("--batch", type=int, default=None,
+                   help=f"crops per step over all GPUs (default {t.batch_size}; fine-tune "
+                        f"{ft.batch_size})")
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per step (default 1): the same batch in less memory")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak AdamW learning rate (default {t.lr:g}; fine-tune {ft.lr:g})")
+    p.add_argument("--warmup", type=int, default=None,
+                   help=f"linear warm-up steps (default {t.warmup_steps}; fine-tune "
+                        f"{ft.warmup_steps})")
+    p.add_argument("--crop-s", type=float, default=6.0, help="crop length in s (default 6)")
     p.add_argument("--group-exponent", type=float, default=1.0,
                    help="crops per top-level data folder ~ its duration ** this "
                         "(1: by duration, 0: equal shares)")
-    p.add_argument("--workers", type=int, default=TrainConfig.num_workers)
+    p.add_argument("--workers", type=int, default=t.num_workers,
+                   help=f"DataLoader workers per GPU (default {t.num_workers})")
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
                    default=TrainConfig.degrade_on,
                    help="where the filter and MP3-like degradations run (auto: the GPU when "
                         "training on one; resampling always runs in the workers)")
-    p.add_argument("--log-every", type=int, default=None)
-    p.add_argument("--val-every", type=int, default=None)
-    p.add_argument("--ckpt-every", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=None,
+                   help=f"steps between metric lines (default {t.log_every})")
+    p.add_argument("--val-every", type=int, default=None,
+                   help=f"steps between validations (default {t.val_every}; fine-tune "
+                        f"{ft.val_every})")
+    p.add_argument("--ckpt-every", type=int, default=None,
+                   help=f"steps between checkpoints (default {t.ckpt_every}; fine-tune "
+                        f"{ft.ckpt_every})")
+    p.add_argument("--seed", type=int, default=0, help="data order and init (default 0)")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop cleanly with a checkpoint after this much wall time")
     p.add_argument("--fit-schedule", action="store_true",
@@ -70,7 +85,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema-every", type=int, default=1,
                    help="update the EMA every k-th step with decay^k")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
-    p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log to OUT/tb (when tensorboard is installed)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/last.pt")
     p.add_argument("--export", type=Path, default=None, metavar="MODEL",
                    help="write the final EMA model file here")
