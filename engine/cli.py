@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folders of full-band reference audio (<category>/<source>/...)")
     ev.add_argument("--model", default="default",
                     help="'default', a model file path, or 'none' (baselines only)")
-    ev.add_argument("--baselines", nargs="*", choices=["sinc", "dsp"], default=["sinc", "dsp"])
+    ev.add_argument("--baselines", nargs="*", choices=["sinc", "dsp"], default=["sinc", "dsp"],
+                    help="scored beside the model (default both; sinc: resampled only, dsp: "
+                         "spectral band replication)")
     ev.add_argument("--conditions", nargs="+", choices=["8k", "16k", "22.05k", "lp16k"],
                     default=["8k", "16k", "22.05k", "lp16k"], help="simulated inputs")
     ev.add_argument("--out", type=Path, default=None, help="default: runs/eval-<date>")
@@ -136,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="at most N files, spread over categories (deterministic)")
     ev.add_argument("--seconds", type=float, default=None,
                     help="score the centred S-second excerpt of each file")
-    ev.add_argument("--examples", type=int, default=4, help="spectrogram figures to draw")
+    ev.add_argument("--examples", type=int, default=4,
+                    help="spectrogram figures to draw (default 4; 0: none)")
     ev.add_argument("--categories-from-path", action=argparse.BooleanOptionalAction,
                     default=True, help="category = first folder under DIR (else 'all')")
 
