@@ -31,18 +31,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/my-run")
     p.add_argument("--base", default=None, metavar="MODEL",
                    help="fine-tune this model file (or 'default') with the fine-tune preset")
-    p.add_argument("--steps", type=int, default=None,
-                   help=f"optimiser steps (default {t.steps}; fine-tune {ft.steps})")
-    p.add_argument("--batch", type=int, default=None,
-                   help=f"crops per step over all GPUs (default {t.batch_size}; fine-tune "
-                        f"{ft.batch_size})")
+    for flag, field, kind, what in [  # None: the preset's (TrainConfig, or FINETUNE with --base)
+            ("--steps", "steps", int, "optimiser steps"),
+            ("--batch", "batch_size", int, "crops per step over all GPUs"),
+            ("--lr", "lr", float, "peak AdamW learning rate"),
+            ("--warmup", "warmup_steps", int, "linear warm-up steps"),
+            ("--log-every", "log_every", int, "steps between metric lines"),
+            ("--val-every", "val_every", int, "steps between validations"),
+            ("--ckpt-every", "ckpt_every", int, "steps between checkpoints")]:
+        p.add_argument(flag, type=kind, default=None, help=f"{what} (default "
+                       f"{getattr(t, field):g}; fine-tune {getattr(ft, field):g})")
     p.add_argument("--grad-accum", type=int, default=1,
                    help="micro-batches per step (default 1): the same batch in less memory")
-    p.add_argument("--lr", type=float, default=None,
-                   help=f"peak AdamW learning rate (default {t.lr:g}; fine-tune {ft.lr:g})")
-    p.add_argument("--warmup", type=int, default=None,
-                   help=f"linear warm-up steps (default {t.warmup_steps}; fine-tune "
-                        f"{ft.warmup_steps})")
     p.add_argument("--crop-s", type=float, default=6.0, help="crop length in s (default 6)")
     p.add_argument("--group-exponent", type=float, default=1.0,
                    help="crops per top-level data folder ~ its duration ** this "
@@ -53,14 +53,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    default=TrainConfig.degrade_on,
                    help="where the filter and MP3-like degradations run (auto: the GPU when "
                         "training on one; resampling always runs in the workers)")
-    p.add_argument("--log-every", type=int, default=None,
-                   help=f"steps between metric lines (default {t.log_every})")
-    p.add_argument("--val-every", type=int, default=None,
-                   help=f"steps between validations (default {t.val_every}; fine-tune "
-                        f"{ft.val_every})")
-    p.add_argument("--ckpt-every", type=int, default=None,
-                   help=f"steps between checkpoints (default {t.ckpt_every}; fine-tune "
-                        f"{ft.ckpt_every})")
     p.add_argument("--seed", type=int, default=0, help="data order and init (default 0)")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop cleanly with a checkpoint after this much wall time")
