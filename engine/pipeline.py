@@ -265,7 +265,8 @@ class Restorer:
         Closing the generator early (cancel) leaves no output file behind. The output may be
         neither the input nor any file in `protect` (the batch's other inputs), even with
         `overwrite`. `out_rate` (one of `OUTPUT_RATES`) resamples the 44.1 kHz restoration on
-        its way to the file, e.g. 48 kHz for video work; the band above 22.05 kHz stays empty.
+        its way to the file, e.g. 48 kHz for video work; the band above 22.05 kHz stays empty
+        (a full-band input asked for at its own rate is passed through untouched instead).
         16-bit files are TPDF-dithered unless `dither=False`.
         """
         if out_rate not in OUTPUT_RATES:
@@ -274,21 +275,24 @@ class Restorer:
         in_path, out_path = Path(in_path), Path(out_path)
         info = probe(in_path)
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
-        total = round(info.frames * SAMPLE_RATE / info.sample_rate)
+        # a full-band file asked for at its own rate is passed through as it is, not via 44.1
+        work_rate = out_rate if cutoff >= FULL_BAND_HZ and info.sample_rate == out_rate \
+            else SAMPLE_RATE
+        total = round(info.frames * work_rate / info.sample_rate)
         tags = {**read_tags(in_path), "software": SOFTWARE_TAG}  # title, artist, ... kept
         writer = AtomicWriter(out_path, out_rate, info.channels, format=fmt, subtype=subtype,
                               overwrite=overwrite, inputs=(in_path, *protect),
-                              expected_frames=resampled_length(total, SAMPLE_RATE, out_rate),
+                              expected_frames=resampled_length(total, work_rate, out_rate),
                               tags=tags, dither=dither)
         last = Progress(1.0, 1, 1, self.sampler.steps, self.sampler.steps)
-        to_rate = StreamResampler(SAMPLE_RATE, out_rate, info.channels) \
-            if out_rate != SAMPLE_RATE else None
+        to_rate = StreamResampler(work_rate, out_rate, info.channels) \
+            if out_rate != work_rate else None
 
-        def sink(block: np.ndarray) -> None:  # (Ch, n) at 44.1 kHz
+        def sink(block: np.ndarray) -> None:  # (Ch, n) at work_rate
             writer.write(block if to_rate is None else to_rate.process(block))
 
         with writer, contextlib.closing(
-                iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=SAMPLE_RATE)) as blocks:
+                iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=work_rate)) as blocks:
             for last in self.iter_restore(blocks, total, info.channels, cutoff, sink):
                 yield last
             if to_rate is not None:

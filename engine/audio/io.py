@@ -421,8 +421,12 @@ class AtomicWriter:
 
     def _dithered(self, data: np.ndarray) -> np.ndarray:
         """TPDF dither of +-1 LSB (16-bit), so quiet detail is not rounded into distortion;
-        digital silence (exact zeros) stays silent. Seeded: the same input, the same file."""
+        digital silence (exact zeros) and blocks already on the 16-bit grid (a 16-bit input
+        passed through) are left exact. Seeded: the same input, the same file."""
         assert self._dither is not None
+        scaled = data * PCM16_FULL_SCALE
+        if np.array_equal(scaled, np.round(scaled)):
+            return data
         noise = self._dither.random(data.shape, np.float32) - self._dither.random(
             data.shape, np.float32)  # triangular on [-1, 1]
         return np.where(data == 0.0, data, data + noise / PCM16_FULL_SCALE)

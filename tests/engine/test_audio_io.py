@@ -495,3 +495,11 @@ def test_16_bit_output_is_dithered_reproducibly_and_silence_stays_silent(tmp_pat
     # the tone survives in the dithered file: it correlates with the signal
     assert np.corrcoef(tone, quiet[0])[0, 1] > 0.2
     np.testing.assert_array_equal(written["a"], written["b"])
+
+
+def test_a_block_already_on_the_16_bit_grid_is_written_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    ints = rng.integers(-20000, 20000, size=(2, 3000))
+    with audio_io.AtomicWriter(tmp_path / "o.wav", 44100, 2, subtype="PCM_16") as w:
+        w.write((ints / audio_io.PCM16_FULL_SCALE).astype(np.float32))  # a 16-bit input
+    np.testing.assert_array_equal(sf.read(tmp_path / "o.wav", dtype="int16")[0].T, ints)

@@ -99,6 +99,20 @@ def test_a_48_khz_file_is_the_restoration_resampled(tiny_model, tmp_path):
         next(restorer.iter_file(src, tmp_path / "x.wav", out_rate=32000))
 
 
+def test_a_full_band_48_khz_file_at_48_khz_is_passed_through_untouched(tiny_model, tmp_path):
+    import soundfile as sf
+
+    x = (0.1 * np.random.default_rng(2).standard_normal((48000, 2))).astype(np.float32)
+    src = tmp_path / "in.wav"
+    sf.write(src, x, 48000, subtype="FLOAT")
+    restorer = Restorer(tiny_model, SamplerConfig(steps=1))
+    *_, last = restorer.iter_file(src, tmp_path / "out.wav", subtype="FLOAT", out_rate=48000)
+    assert last.result is not None and not last.result.generated
+    y, rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert rate == 48000
+    np.testing.assert_array_equal(y, x)  # 22.05-24 kHz kept: no trip through 44.1 kHz
+
+
 def _peak_numpy_bytes(restorer: Restorer, path, out) -> int:
     tracemalloc.start()
     for _ in restorer.iter_file(path, out, overwrite=True):
