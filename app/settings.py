@@ -23,7 +23,7 @@ SETTINGS_FILE_ENV = "JATSR_SETTINGS_FILE"
 SOLVERS = ("euler", "heun")
 DEVICES = ("auto", "cuda", "cpu")
 FORMATS = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
-OUTPUT_RATES = (44100, 48000, 88200, 96000)  # = engine.pipeline.OUTPUT_RATES (no torch here)
+OUTPUT_RATES = (44100, 48000, 88200, 96000)  # = engine.config.OUTPUT_RATES (a test checks)
 
 DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.config import PipelineConfig, SamplerConfig
+from engine.config import OUTPUT_RATES, SAMPLE_RATE, PipelineConfig, SamplerConfig
 
 if TYPE_CHECKING:
     from engine.pipeline import Restorer, UpsampleResult
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "PCM_16 is TPDF-dithered)")
     up.add_argument("--no-dither", action="store_true",
                     help="PCM_16 without dither (plain rounding)")
-    up.add_argument("--rate", type=int, choices=[44100, 48000, 88200, 96000], default=44100,
+    up.add_argument("--rate", type=int, choices=OUTPUT_RATES, default=SAMPLE_RATE,
                     help="output sample rate (default 44100, the model's; 48000 for video "
                          "work: the restoration resampled, nothing above 22.05 kHz)")
     up.add_argument("--batch", type=_positive_int, default=PipelineConfig.batch_size,

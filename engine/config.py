@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 SAMPLE_RATE = 44100  # every codec works at 44.1 kHz
+OUTPUT_RATES = (44100, 48000, 88200, 96000)  # files may be written at these (resampled)
 HOP_SAMPLES = 512  # latent frame hop: 86.13 frames/s
 # crossfade width from the kept band to the generated one, above the cutoff; the input is
 # near-silent there, so a wide fade only dims the generated band's start. small-v3, 24 files

@@ -31,7 +31,7 @@ from engine.audio.io import (
     resample,
     resampled_length,
 )
-from engine.config import SAMPLE_RATE, PipelineConfig, SamplerConfig
+from engine.config import OUTPUT_RATES, SAMPLE_RATE, PipelineConfig, SamplerConfig
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, iter_sample
 from engine.sbr import sbr_extend
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 FULL_BAND_HZ = 21000.0  # a detected cutoff at or above this: nothing is missing
 READ_BLOCK_FRAMES = 1 << 16
-OUTPUT_RATES = (44100, 48000, 88200, 96000)  # the restoration is 44.1 kHz; files may be these
 SOFTWARE_TAG = "JaT-SR"  # the output's "software" field; the input's other text fields are kept
 
 

@@ -480,22 +480,18 @@ class AtomicWriter:
 
 
 def _identity(path: Path) -> object:
-    """The file behind a path (device and inode: links and `..` agree), or the resolved path
-    of one that cannot be read (reading it reports why, later)."""
+    """The file behind a path (device and inode of its resolved path: symlinks, hard links and
+    `..` agree), or the resolved path of one that does not exist (reading it reports why)."""
+    resolved = path.resolve()
     try:
-        st = os.stat(path)
+        st = os.stat(resolved)
     except OSError:
-        return path.resolve()
+        return resolved
     return st.st_dev, st.st_ino
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+    return _identity(a) == _identity(b)
 
 
 def _check_exists(path: str) -> None:

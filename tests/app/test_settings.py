@@ -48,3 +48,10 @@ def test_invalid_values_fall_back(tmp_path: Path) -> None:
     opts = s.processing_options()
     assert opts.solver == "euler" and opts.fmt == "wav" and opts.subtype == "FLOAT"
     assert opts.steps >= 1
+
+
+def test_output_rates_are_the_engines() -> None:
+    from app.settings import OUTPUT_RATES
+    from engine.config import OUTPUT_RATES as ENGINE_RATES
+
+    assert OUTPUT_RATES == ENGINE_RATES
