@@ -14,6 +14,8 @@ from engine.config import FINETUNE, TrainConfig
 if TYPE_CHECKING:
     import torch
 
+    from engine.training.dataconfig import DataConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +49,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group-exponent", type=float, default=1.0,
                    help="crops per top-level data folder ~ its duration ** this "
                         "(1: by duration, 0: equal shares)")
+    p.add_argument("--tilt", type=float, default=0.0, metavar="P",
+                   help="share of crops given a random spectral tilt above a 0.5-2 kHz pivot "
+                        "(default 0: none)")
+    p.add_argument("--tilt-db", type=float, nargs=2, default=(-4.0, 4.0), metavar=("LO", "HI"),
+                   help="range of the tilt in dB/octave (default -4 4)")
     p.add_argument("--workers", type=int, default=t.num_workers,
                    help=f"DataLoader workers per GPU (default {t.num_workers})")
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
@@ -118,6 +125,16 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return dataclasses.replace(base, **overrides)
 
 
+def data_config_from_args(args: argparse.Namespace) -> DataConfig:
+    """CLI flags -> DataConfig."""
+    from engine.training.dataconfig import DataConfig
+
+    return DataConfig(folders=tuple(str(d) for d in args.data), crop_s=args.crop_s,
+                      group_exponent=args.group_exponent, tilt_prob=args.tilt,
+                      tilt_db_per_octave=tuple(args.tilt_db),
+                      val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train in this process (or launch torchrun for --gpus > 1)."""
     import os
@@ -125,16 +142,13 @@ def run_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.modelfile import resolve_model_path
-    from engine.training.dataconfig import DataConfig
     from engine.training.distributed import DistInfo, launch
     from engine.training.loop import Trainer
 
     if args.gpus > 1 and "LOCAL_RANK" not in os.environ:
         return launch(args.gpus, _without_gpus_flag(sys.argv[2:]))
     train = train_config_from_args(args)
-    data = DataConfig(folders=tuple(str(d) for d in args.data), crop_s=args.crop_s,
-                      group_exponent=args.group_exponent,
-                      val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
+    data = data_config_from_args(args)
     dist_info = DistInfo.from_env(args.device)
     base = resolve_model_path(args.base) if args.base else None
     run = None

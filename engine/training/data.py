@@ -1,8 +1,9 @@
 """Training crops and validation: cached corpus arrays -> random crops with simulated LR.
 
 `CropDataset` streams random crops of the train files `engine.training.corpus.scan` cached
-(one channel or the mixdown, levelled, random gain, degraded); `ValidationSet` holds fixed,
-deterministic crops of the held-out files, each degraded at 4 / 8 / 11.025 kHz.
+(one channel or the mixdown, optionally tilted, levelled, random gain, degraded);
+`ValidationSet` holds fixed, deterministic crops of the held-out files, each degraded at
+4 / 8 / 11.025 kHz.
 
 Loudness: unweighted RMS of the crop's active part, gated like EBU R128 on 100 ms blocks
 (absolute -70 dBFS, relative -20 dB). A K-weighting would rate the high band (the part the model
@@ -57,6 +58,19 @@ def _level(x: np.ndarray, rms_db: float, target_db: float) -> np.ndarray:
     x = x * np.float32(10 ** ((target_db - rms_db) / 20))
     peak = float(np.max(np.abs(x)))
     return x * np.float32(PEAK_LIMIT / peak) if peak > PEAK_LIMIT else x
+
+
+def spectral_tilt(x: np.ndarray, db_per_octave: float, pivot_hz: float) -> np.ndarray:
+    """`x` (S,) with its spectrum flat below `pivot_hz` and tilted by `db_per_octave` above.
+
+    Zero-phase, applied to the whole crop at once in the frequency domain (the gain curve is
+    smooth, so its impulse response is a few ms long and the circular wrap is inaudible).
+    """
+    spec = np.fft.rfft(x.astype(np.float64))  # (S // 2 + 1,)
+    freqs = np.fft.rfftfreq(x.shape[0], 1.0 / SAMPLE_RATE)
+    octaves = np.log2(np.maximum(freqs, pivot_hz) / pivot_hz)
+    return np.fft.irfft(spec * 10.0 ** (db_per_octave * octaves / 20.0), n=x.shape[0]
+                        ).astype(np.float32)
 
 
 def file_weights(entries: Sequence[FileEntry], group_exponent: float = 1.0) -> np.ndarray:
@@ -134,6 +148,9 @@ class CropDataset(IterableDataset):
                 log.warning("crop from %s failed: %s", entry.path, e)
                 continue
             hr = self._crop(audio, rng)  # (S,)
+            if self.cfg.tilt_prob > 0 and rng.random() < self.cfg.tilt_prob:
+                hr = spectral_tilt(hr, float(rng.uniform(*self.cfg.tilt_db_per_octave)),
+                                   float(rng.uniform(*self.cfg.tilt_pivot_hz)))
             rms_db = active_rms_db(hr)
             if rms_db is None and attempt < MAX_ATTEMPTS // 2:
                 self.counts["silent_crops_redrawn"] += 1

@@ -21,6 +21,12 @@ class DataConfig:
     target_rms_db: float = -20.0  # active RMS after normalisation, dBFS
     gain_db: tuple[float, float] = (-6.0, 6.0)  # then a uniform random gain
     mixdown_prob: float = 0.3  # else one random channel
+    # share of crops given a random spectral tilt (flat below a random pivot, a constant slope
+    # in dB/octave above it) before levelling: brighter and darker takes of the same material,
+    # so the network learns to follow the kept band's slope instead of one mean brightness
+    tilt_prob: float = 0.0
+    tilt_db_per_octave: tuple[float, float] = (-4.0, 4.0)
+    tilt_pivot_hz: tuple[float, float] = (500.0, 2000.0)
     # share of crops from each top-level folder (e.g. speech/, music/) ~ its duration ** this:
     # 1 draws files by duration alone, 0 gives every folder the same share, 0.5 between
     group_exponent: float = 1.0
@@ -34,6 +40,8 @@ class DataConfig:
         if isinstance(self.degrade, dict):
             object.__setattr__(self, "degrade", DegradeConfig(**self.degrade))
         lo, hi = self.gain_db if len(self.gain_db) == 2 else (1, 0)
+        tlo, thi = self.tilt_db_per_octave if len(self.tilt_db_per_octave) == 2 else (1, 0)
+        plo, phi = self.tilt_pivot_hz if len(self.tilt_pivot_hz) == 2 else (1, 0)
         for ok, name, msg in [
             (isinstance(self.folders, tuple) and all(isinstance(f, str) for f in self.folders),
              "folders", "must be a tuple of paths (str)"),
@@ -44,6 +52,11 @@ class DataConfig:
             (-60 <= self.target_rms_db <= -3, "target_rms_db", "must be in [-60, -3] dBFS"),
             (-40 <= lo <= hi <= 40, "gain_db", "must be (low, high), -40 <= low <= high <= 40"),
             (0 <= self.mixdown_prob <= 1, "mixdown_prob", "must be in [0, 1]"),
+            (0 <= self.tilt_prob <= 1, "tilt_prob", "must be in [0, 1]"),
+            (-12 <= tlo <= thi <= 12, "tilt_db_per_octave",
+             "must be (low, high), -12 <= low <= high <= 12 dB/octave"),
+            (20 <= plo <= phi <= 8000, "tilt_pivot_hz",
+             "must be (low, high), 20 <= low <= high <= 8000 Hz"),
             (0 <= self.group_exponent <= 1, "group_exponent", "must be in [0, 1]"),
             (isinstance(self.degrade, DegradeConfig), "degrade", "must be a DegradeConfig"),
         ]:

@@ -325,3 +325,17 @@ def test_ddp_bucket_flag_reaches_the_config():
     assert train_config_from_args(args).ddp_bucket_mb == 100.0
     with pytest.raises(ValueError, match="ddp_bucket_mb"):
         TrainConfig(ddp_bucket_mb=0)
+
+
+def test_tilt_flags_reach_the_data_config():
+    from engine.training.cli import add_train_arguments, data_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    plain = data_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
+    assert plain.tilt_prob == 0.0 and plain.folders == ("d",)
+    args = parser.parse_args(["--data", "d", "--out", "o", "--tilt", "0.5", "--tilt-db", "-3", "5"])
+    cfg = data_config_from_args(args)
+    assert cfg.tilt_prob == 0.5 and cfg.tilt_db_per_octave == (-3.0, 5.0)
+    with pytest.raises(ValueError, match="tilt_prob"):
+        data_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--tilt", "2"]))

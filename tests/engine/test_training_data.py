@@ -15,7 +15,13 @@ from engine.audio import io as audio_io
 from engine.config import SAMPLE_RATE
 from engine.training import corpus as corpus_mod
 from engine.training.corpus import AudioCache, scan
-from engine.training.data import CropDataset, ValidationSet, active_rms_db, crop_samples
+from engine.training.data import (
+    CropDataset,
+    ValidationSet,
+    active_rms_db,
+    crop_samples,
+    spectral_tilt,
+)
 from engine.training.dataconfig import DataConfig
 from engine.training.degrade import DegradeConfig
 from tests.engine.conftest import lowpass, synth_clip, write_wav
@@ -218,6 +224,42 @@ def test_crops_shapes_levels_and_padding(corpus: corpus_mod.Corpus) -> None:
     assert np.count_nonzero(short == 0) >= size - padded[0].cached_frames
 
 
+def _band_db(x: np.ndarray, lo: float, hi: float) -> float:
+    """Mean power (dB) of x's spectrum between lo and hi Hz."""
+    p = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    f = np.fft.rfftfreq(x.shape[0], 1.0 / SAMPLE_RATE)
+    return float(10 * np.log10(p[(f >= lo) & (f < hi)].mean()))
+
+
+@pytest.mark.parametrize("slope", [-4.0, 3.0, 6.0])
+def test_spectral_tilt_is_flat_below_the_pivot_and_sloped_above(slope: float) -> None:
+    noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE * 2).astype(np.float32)
+    y = spectral_tilt(noise, slope, 1000.0)
+    assert y.dtype == np.float32 and y.shape == noise.shape
+    gain = {b: _band_db(y, *b) - _band_db(noise, *b)
+            for b in [(100, 900), (1900, 2100), (3900, 4100), (15500, 16500)]}
+    assert abs(gain[(100, 900)]) < 1e-6
+    assert gain[(1900, 2100)] == pytest.approx(slope * np.log2(2000 / 1000), abs=0.05)
+    assert gain[(3900, 4100)] == pytest.approx(slope * 2, abs=0.05)  # two octaves up
+    assert gain[(15500, 16500)] == pytest.approx(slope * 4, abs=0.05)
+
+
+def test_tilted_crops_vary_in_brightness_within_the_range(corpus: corpus_mod.Corpus) -> None:
+    plain = DataConfig(folders=("unused",), crop_s=CROP_S, gain_db=(0.0, 0.0))
+    tilted = DataConfig(folders=("unused",), crop_s=CROP_S, gain_db=(0.0, 0.0), tilt_prob=1.0,
+                        tilt_db_per_octave=(-6.0, 6.0), tilt_pivot_hz=(1000.0, 1000.0))
+    entries = [e for e in corpus.train if e.path.endswith("a.wav")]  # one mono file
+    rel = []
+    for seed in range(6):  # same crop (position and channel) with and without the tilt
+        a = CropDataset(entries, plain).sample(np.random.default_rng(seed))["hr"][0].numpy()
+        b = CropDataset(entries, tilted).sample(np.random.default_rng(seed))["hr"][0].numpy()
+        # the levels differ (each crop is levelled after its tilt); compare slopes 1 -> 8 kHz
+        rel.append((_band_db(b, 7800, 8200) - _band_db(b, 400, 900))
+                   - (_band_db(a, 7800, 8200) - _band_db(a, 400, 900)))
+    assert all(-6.0 * 3 - 0.2 <= r <= 6.0 * 3 + 0.2 for r in rel)  # 3 octaves at <= 6 dB each
+    assert max(rel) - min(rel) > 6.0  # random slopes, not one
+
+
 def _take(ds: CropDataset, n: int, workers: int = 0) -> list[np.ndarray]:
     loader = DataLoader(ds, batch_size=None, num_workers=workers)
     out = []
@@ -277,6 +319,8 @@ def test_validation_set_is_fixed(corpus: corpus_mod.Corpus, tmp_path: Path) -> N
 @pytest.mark.parametrize(("field", "value"), [
     ("crop_s", 0.1), ("min_bandwidth_hz", 30000.0), ("val_fraction", 1.0), ("val_files", -1),
     ("gain_db", (6.0, -6.0)), ("mixdown_prob", 2.0), ("target_rms_db", 0.0), ("folders", "x"),
+    ("tilt_prob", 1.5), ("tilt_db_per_octave", (3.0, -3.0)), ("tilt_db_per_octave", (0, 20)),
+    ("tilt_pivot_hz", (10.0, 1000.0)), ("tilt_pivot_hz", (2000.0, 1000.0)),
 ])
 def test_config_errors_name_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
