@@ -177,6 +177,17 @@ def main() -> None:
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.99), fused=True)
     ema = EMA(net, 0.999, every=args.ema_every)
     params = list(net.parameters())
+    samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
+    hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
+    lr_wav = hr.clone()
+    # FLOPs on rank 0 before DDP wraps net: with the python_reducer DDP hooks every gradient
+    # of net with an all-reduce, and a backward on one rank alone deadlocks the group (the
+    # seventh and eleventh sessions' "python_reducer never steps" on 4 GPUs)
+    flops = None
+    if info.is_main:
+        with torch.no_grad():
+            x0, c0 = codec.encode(hr), codec.encode(lr_wav)
+        flops = count_flops(net, obj, x0, c0)
     inner = args.compile and args.ddp_inner_compile and info.active
     if args.optimize_ddp is not None:
         from torch import _dynamo
@@ -196,9 +207,6 @@ def main() -> None:
         loss_fn = functools.partial(obj.loss, torch.compile(model_fn, mode=args.compile_mode))
     elif args.compile and not inner:
         loss_fn = torch.compile(loss_fn, mode=args.compile_mode)
-    samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
-    hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
-    lr_wav = hr.clone()
     filters = holes = None
     if args.device_filter:  # what CropDataset(deferred=True) would send, default family mix
         degrader, rng = Degrader(), np.random.default_rng(0)
@@ -206,11 +214,6 @@ def main() -> None:
         rows = [device_rows(degrader(x, rng, deferred=True), samples) for _ in range(args.batch)]
         filters = torch.from_numpy(np.stack([r for r, _ in rows])).to(dev)
         holes = torch.from_numpy(np.stack([h for _, h in rows])).to(dev)
-    flops = None
-    if info.is_main:
-        with torch.no_grad():
-            x0, c0 = codec.encode(hr), codec.encode(lr_wav)
-        flops = count_flops(net, obj, x0, c0)
 
     @torch.compile(fullgraph=False)
     def compiled_update() -> None:  # clip + AdamW as Inductor kernels (--compile-optimizer)
