@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from engine.training.degrade import DegradeConfig
 
@@ -32,6 +33,11 @@ class DataConfig:
     group_exponent: float = 1.0
     seed: int = 0  # validation split
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
+
+    def recipe(self) -> dict[str, Any]:
+        """How crops are made, without where the files are (a model file's provenance)."""
+        where = {"folders", "val_folders", "cache_dir", "val_fraction", "val_files", "seed"}
+        return {k: v for k, v in asdict(self).items() if k not in where}
 
     def __post_init__(self) -> None:
         for f in fields(self):  # lists from JSON/TOML become tuples: hashable, comparable

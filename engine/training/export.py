@@ -11,6 +11,7 @@ from engine.config import RunConfig
 from engine.model.dit import DiT
 from engine.modelfile import JaTModel, save_model
 from engine.training.checkpoint import load_checkpoint
+from engine.training.dataconfig import DataConfig
 
 
 def export_checkpoint(checkpoint: Path, out: Path, use_ema: bool = True,
@@ -28,6 +29,8 @@ def export_checkpoint(checkpoint: Path, out: Path, use_ema: bool = True,
     training = {"checkpoint": str(checkpoint), "steps": state["step"],
                 "ema": use_ema, "train": state["config"].get("train"),
                 "data": state.get("data_summary"),
+                **({"recipe": DataConfig(**state["config"]["data"]).recipe()}
+                   if "data" in state["config"] else {}),
                 **{k: state["config"][k] for k in ("world_size", "hardware")
                    if k in state["config"]},
                 **{k: v for k, v in state["config"].items() if k.startswith("base_")}}

@@ -237,8 +237,8 @@ class Trainer:
         """Write the EMA weights as a model file the pipeline loads."""
         training = {**self.provenance, "steps": self.step_idx,
                     "train": dataclasses.asdict(self.train_cfg),
-                    "data": self.corpus.summary(), "world_size": self.dist.world_size,
-                    "hardware": self._hardware()}
+                    "data": self.corpus.summary(), "recipe": self.data_cfg.recipe(),
+                    "world_size": self.dist.world_size, "hardware": self._hardware()}
         return save_model(path, JaTModel(self.ema.model, self.codec, self.run, training), dtype)
 
     def _config_dict(self) -> dict[str, Any]:

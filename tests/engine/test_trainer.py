@@ -120,10 +120,15 @@ def test_cli_train_export_then_upsample(data_dir, tmp_path):
     assert main(["train", "--preset", "tiny", "--data", str(data_dir), "--out", str(run),
                  "--steps", "6", "--batch", "2", "--workers", "0", "--crop-s", "1.5",
                  "--val-every", "6", "--log-every", "3", "--device", "cpu",
-                 "--export", str(tmp_path / "model8"), "--weights", "int8"]) == 0
+                 "--export", str(tmp_path / "model8"), "--weights", "int8",
+                 "--tilt", "0.25"]) == 0
     assert main(["export", str(run), str(tmp_path / "model")]) == 0
     model = load_model(tmp_path / "model.safetensors")
     assert model.training["steps"] == 6 and model.run.model.width == 64
+    for name in ("model", "model8"):  # how the crops were made, without local paths
+        recipe = load_model(tmp_path / f"{name}.safetensors").training["recipe"]
+        assert recipe["tilt_prob"] == 0.25 and recipe["crop_s"] == 1.5
+        assert "folders" not in recipe and "cache_dir" not in recipe
     assert model.training["world_size"] == 1 and model.training["hardware"] == "1 x cpu"
     assert load_model(tmp_path / "model8.safetensors").training["hardware"] == "1 x cpu"
     assert read_model_config(tmp_path / "model")["weights_dtype"] == "float16"
