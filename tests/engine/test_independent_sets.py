@@ -9,6 +9,11 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
+from tests.engine.conftest import lowpass
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "independent_mixed.py"
 
 
@@ -19,6 +24,16 @@ def _load():
     return module
 
 
+def _audio(member: str) -> bytes:
+    """Half a second of full-band noise, or of noise low-passed at 11 kHz ("dull" files)."""
+    x = 0.1 * np.random.default_rng(len(member)).standard_normal(22050)
+    if "dull" in member:
+        x = lowpass(x, 11000.0)
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), 44100, format="FLAC")
+    return buf.getvalue()
+
+
 def _corpus(root: Path, rows: list[dict]) -> None:
     root.mkdir(parents=True)
     with open(root / "files.jsonl", "w") as f:
@@ -26,30 +41,32 @@ def _corpus(root: Path, rows: list[dict]) -> None:
             f.write(json.dumps(r) + "\n")
     with tarfile.open(root / "train-000.tar", "w") as tar:
         for r in rows:
-            data = r["member"].encode()  # stands in for the audio bytes
+            data = _audio(r["member"])
             info = tarfile.TarInfo(r["member"])
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
 
 
-def test_picks_only_untrained_long_files_spread_per_category(tmp_path, monkeypatch, capsys):
+def test_picks_only_untrained_full_band_files_spread_per_category(tmp_path, monkeypatch,
+                                                                  capsys):
     mod = _load()
-    rows = [{"member": f"{cat}/pkg/f{i:02d}.ogg", "shard": "train-000", "licence": "CC-BY-3.0",
-             "duration_s": 0.5 if i == 1 else 3.0}
+    rows = [{"member": f"{cat}/pkg/f{i:02d}{'dull' if (cat, i) == ('music', 5) else ''}.flac",
+             "shard": "train-000", "licence": "CC-BY-3.0", "duration_s": 0.5 if i == 1 else 3.0}
             for cat in ("effects", "instruments", "music", "speech") for i in range(20)]
-    trained = [r for r in rows if r["member"].endswith(("f00.ogg", "f02.ogg"))]
+    trained = [r for r in rows if "f00" in r["member"] or "f02" in r["member"]]
     _corpus(tmp_path / "all", rows)
     _corpus(tmp_path / "gpl3", trained)
     monkeypatch.setattr(sys, "argv", ["x", str(tmp_path / "all"), str(tmp_path / "gpl3"),
                                       str(tmp_path / "out")])
     mod.main()
-    assert "kept 24 files" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kept 24 files" in out and "f05dull.flac: band ends at" in out
     for cat in ("effects", "instruments", "music"):
-        got = sorted(p.name for p in (tmp_path / "out" / cat).iterdir())
+        got = sorted(p.name.rsplit("_", 1)[1] for p in (tmp_path / "out" / cat).iterdir())
         assert len(got) == mod.PER_CATEGORY
-        names = [g.rsplit("_", 1)[1] for g in got]
-        assert not {"f00.ogg", "f01.ogg", "f02.ogg"} & set(names)  # trained, too short
-        assert names[-1] >= "f16.ogg"  # spread over the list, not its first eight
-        path = tmp_path / "out" / cat / got[0]
-        assert path.read_bytes().decode() == got[0].replace("_", "/")  # the member's bytes
+        assert not {"f00.flac", "f01.flac", "f02.flac"} & set(got)  # trained, too short
+        assert got[-1] >= "f16.flac"  # spread over the list, not its first eight
+    # the dull file's place goes to the first one not yet taken (f04, between f03 and f05)
+    music = sorted(p.name.rsplit("_", 1)[1] for p in (tmp_path / "out" / "music").iterdir())
+    assert "f05dull.flac" not in music and "f04.flac" in music
     assert not (tmp_path / "out" / "speech").exists()
