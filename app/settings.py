@@ -29,8 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
     "processing/steps": 8,  # = engine SamplerConfig.steps (not imported: keeps torch out)
     "processing/solver": "euler",
-    # start from the DSP estimate for inputs cut off at or below 9 kHz (the engine's
-    # WARM_START_T; it helped the older small model, the shipped one is better from noise)
+    # start from the DSP estimate for every input cut off at or below 9 kHz (the engine's
+    # SamplerConfig.prior_min_flatness = 0); False: the engine's default, which does so only
+    # for noise-like inputs
     "processing/warm_start": False,
     # above the cutoff, keep input that is louder than the generated band (= the engine's
     # PipelineConfig.keep_louder_input); False: generate over everything above the cutoff

@@ -49,9 +49,16 @@ def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver", choices=["euler", "heun"], default="euler",
                    help="ODE solver (default euler)")
     p.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
-                   help="warm start: begin at this t from the DSP (SBR) estimate; 0 = noise")
+                   help="warm start: begin at this t from the DSP (SBR) estimate; 0 = always "
+                        f"from noise (default {SamplerConfig.prior_t:g})")
     p.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
-                   metavar="HZ", help="warm start only for inputs cut off at or below this")
+                   metavar="HZ", help="warm start only for inputs cut off at or below this "
+                                      f"(default {SamplerConfig.prior_max_cutoff_hz:g})")
+    p.add_argument("--prior-min-flatness", type=float,
+                   default=SamplerConfig.prior_min_flatness, metavar="F",
+                   help="... and whose kept band's top octave is at least this noise-like "
+                        "(spectral flatness; 0: every such input; default "
+                        f"{SamplerConfig.prior_min_flatness:g})")
     p.add_argument("--guidance", type=float, default=SamplerConfig.guidance,
                    help="classifier-free guidance weight (1: off; > 1 needs a model trained "
                         "with --cond-drop; runs the network twice per step)")
@@ -75,7 +82,8 @@ def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any
 
     sampler = SamplerConfig(steps=args.steps, solver=args.solver,
                             guidance=args.guidance, prior_t=args.prior_t,
-                            prior_max_cutoff_hz=args.prior_max_cutoff, seed=args.seed)
+                            prior_max_cutoff_hz=args.prior_max_cutoff,
+                            prior_min_flatness=args.prior_min_flatness, seed=args.seed)
     return Restorer(model, sampler, PipelineConfig(
         keep_louder_input=not args.replace_above_cutoff, phase_iters=args.phase_iters,
         transition_hz=args.transition_hz, **pipeline), device)
@@ -152,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _report(r: UpsampleResult) -> None:
     note = "" if r.generated else " (already full-band: resampled only)"
+    if r.warm_start:
+        note += ", warm start from the DSP estimate (noise-like input)"
     if r.clipped_samples:
         n = r.clipped_samples
         note += (f"; {n} sample{'s' if n > 1 else ''} beyond full scale clipped "
@@ -230,7 +240,8 @@ def _eval_command_line(args: argparse.Namespace) -> str:
     words = [*map(str, args.folders), "--model", args.model, "--baselines", *args.baselines,
              "--conditions", *args.conditions, "--steps", str(args.steps), "--solver",
              args.solver, "--seed", str(args.seed), "--examples", str(args.examples),
-             "--prior-t", str(args.prior_t), "--prior-max-cutoff", f"{args.prior_max_cutoff:g}"]
+             "--prior-t", str(args.prior_t), "--prior-max-cutoff", f"{args.prior_max_cutoff:g}",
+             "--prior-min-flatness", f"{args.prior_min_flatness:g}"]
     if args.seconds:
         words += ["--seconds", f"{args.seconds:g}"]
     if args.max_files:
@@ -280,7 +291,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                          f"codec {model.codec.name})")
         meta["sampling"] = f"{args.steps} {args.solver} steps, seed {args.seed}" + (
             f", warm start from SBR at t = {args.prior_t:g} for inputs cut off at or below "
-            f"{args.prior_max_cutoff:g} Hz" if args.prior_t else "")
+            f"{args.prior_max_cutoff:g} Hz" + (
+                f" whose kept band's top octave has a spectral flatness of at least "
+                f"{args.prior_min_flatness:g}" if args.prior_min_flatness else "")
+            if args.prior_t else "")
     for done in run_eval(cfg, out_dir, restorer, meta):
         head = f"[{done.index + 1}/{done.total}] {done.file.rel}"
         if done.skipped is not None:

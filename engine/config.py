@@ -108,15 +108,18 @@ class SamplerConfig:
     # > 0: warm start. Integrate from t = prior_t, where z = prior_t * prior + (1 - prior_t) *
     # noise with the prior a DSP estimate (the pipeline's: spectral band replication), not
     # from pure noise at t = 0 (SDEdit, Meng et al. 2022). Same steps, over a shorter path.
-    # It helped the weaker jatsr-small-v3 (24 held-out files, docs/training_log.md: LSD at
-    # 8k / 16k inputs 1.423 / 1.156 from noise, 1.397 / 1.114 at 0.85) and hurts the shipped
-    # jatsr-medium-v4 (1.328 / 1.076 from noise, 1.394 / 1.110 at 0.85, 1.400 / 1.116 at
-    # 0.7): off by default; WARM_START_T is the setting the app's "warm start" box uses.
-    prior_t: float = 0.0
+    # Everywhere it loses to starting from noise with the shipped jatsr-medium-v5 (24 held-out
+    # files: 8k / 16k LSD 1.395 / 1.109 at 0.85 against 1.337 / 1.043), but on noise-like
+    # inputs it wins on every set measured, so by default the pipeline warm-starts only
+    # those (`prior_min_flatness`; docs/training_log.md, eleventh session). 0: from noise.
+    prior_t: float = WARM_START_T
     # ... only for inputs whose detected cutoff is at most this (the pipeline decides per file):
     # 9 kHz keeps it for 8 / 16 kHz files and not for 22.05 kHz files or 16 kHz low-passes
     # (small-v3, all inputs: 1.133 with 12 kHz, 1.114 with 9 kHz)
     prior_max_cutoff_hz: float = 9000.0
+    # ... and whose kept band's top octave is at least this noise-like
+    # (`engine.audio.flatness.band_flatness`; 0: every input below the cutoff limit)
+    prior_min_flatness: float = 0.3
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps", "must be >= 1")
@@ -125,11 +128,20 @@ class SamplerConfig:
         _check(self.solver in ("euler", "heun"), "solver", "must be 'euler' or 'heun'")
         _check(self.guidance >= 0, "guidance", "must be >= 0")
         _check(0 <= self.prior_t < 1, "prior_t", "must be in [0, 1)")
+        _check(0 <= self.prior_min_flatness <= 1, "prior_min_flatness", "must be in [0, 1]")
 
-    def for_cutoff(self, cutoff_hz: float) -> SamplerConfig:
-        """The settings for an input band-limited at `cutoff_hz`: no warm start above
-        `prior_max_cutoff_hz`."""
-        if self.prior_t > 0 and cutoff_hz > self.prior_max_cutoff_hz:
+    def wants_flatness(self, cutoff_hz: float) -> bool:
+        """Whether `for_input` needs the input's flatness to decide (measure it only then)."""
+        return self.prior_t > 0 and self.prior_min_flatness > 0 \
+            and cutoff_hz <= self.prior_max_cutoff_hz
+
+    def for_input(self, cutoff_hz: float, flatness: float | None = None) -> SamplerConfig:
+        """The settings for an input band-limited at `cutoff_hz` whose kept band has
+        `flatness` (None: unknown): a warm start only at or below `prior_max_cutoff_hz` and,
+        unless `prior_min_flatness` is 0, at or above that flatness."""
+        if self.prior_t > 0 and (cutoff_hz > self.prior_max_cutoff_hz or (
+                self.prior_min_flatness > 0
+                and (flatness is None or flatness < self.prior_min_flatness))):
             return dataclasses.replace(self, prior_t=0.0)
         return self
 

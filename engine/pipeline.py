@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from engine.audio.cutoff import detect_cutoff, detect_cutoff_file
+from engine.audio.flatness import band_flatness, band_flatness_file
 from engine.audio.io import (
     AtomicWriter,
     StreamResampler,
@@ -69,6 +70,7 @@ class UpsampleResult:
     elapsed_s: float
     audio: np.ndarray | None = None  # (Ch, S) at 44.1 kHz, for in-memory restoration
     clipped_samples: int = 0  # beyond full scale in a PCM output file, written at full scale
+    warm_start: bool = False  # sampled from the DSP estimate (SamplerConfig.for_input)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -173,8 +175,8 @@ class Restorer:
                 return self.model.net(z, t, cond).float()
         return self.model.net(z, t, cond)
 
-    def _run_batch(self, chunks: list[np.ndarray], first_index: int, cutoff_hz: float
-                   ) -> Iterator[tuple[int, np.ndarray | None]]:
+    def _run_batch(self, chunks: list[np.ndarray], first_index: int, cutoff_hz: float,
+                   sampler: SamplerConfig) -> Iterator[tuple[int, np.ndarray | None]]:
         """Restore a batch of chunks; yields (step, None) per sampler step, then (-1, out)."""
         ch, length = chunks[0].shape
         flat = np.concatenate(chunks)  # (B, L): B = chunks x channels
@@ -184,7 +186,7 @@ class Restorer:
         seeds = [self.sampler.seed + 16 * (first_index + k) + c
                  for k in range(len(chunks)) for c in range(ch)]
         z = initial_noise(tuple(cond.shape), seeds, self.device)
-        sampler, prior = self.sampler.for_cutoff(cutoff_hz), None
+        prior = None
         if sampler.prior_t > 0:  # warm start from the DSP estimate of the same chunks
             prior = codec.encode(torch.from_numpy(sbr_extend(flat, cutoff_hz)).to(
                 self.device)[:, None])  # (B, C, T)
@@ -200,9 +202,24 @@ class Restorer:
         out = out[:, 0].float().cpu().numpy().reshape(len(chunks), ch, length)  # (K, Ch, L)
         yield -1, out
 
+    def sampler_for(self, cutoff_hz: float, flatness: Callable[[], float | None]
+                    ) -> SamplerConfig:
+        """The sampler settings for one input: `flatness` is measured only when they depend
+        on it (a warm start gated by `SamplerConfig.prior_min_flatness`)."""
+        if not self.sampler.wants_flatness(cutoff_hz):
+            return self.sampler.for_input(cutoff_hz)
+        value = flatness()
+        log.info("kept band's top octave: flatness %s", "unknown" if value is None
+                 else f"{value:.2f}")
+        return self.sampler.for_input(cutoff_hz, value)
+
     def iter_restore(self, blocks: Iterable[np.ndarray], total: int, channels: int,
-                     cutoff_hz: float, sink: Callable[[np.ndarray], None]) -> Iterator[Progress]:
-        """Restore a stream of 44.1 kHz (Ch, n) blocks of `total` samples into `sink`."""
+                     cutoff_hz: float, sink: Callable[[np.ndarray], None],
+                     sampler: SamplerConfig | None = None) -> Iterator[Progress]:
+        """Restore a stream of 44.1 kHz (Ch, n) blocks of `total` samples into `sink`
+        (`sampler`: this input's settings, from `sampler_for`; default: no warm start unless
+        the settings need no measurement to allow it)."""
+        sampler = sampler or self.sampler.for_input(cutoff_hz)
         hop = self.model.codec.hop
         plan = ChunkPlan.make(total, self.pipeline, hop)
         steps = self.sampler.steps
@@ -225,7 +242,7 @@ class Restorer:
             batch.append(chunk)
             if len(batch) < per_batch and done + len(batch) < plan.count:
                 continue
-            for step, out in self._run_batch(batch, done, cutoff_hz):
+            for step, out in self._run_batch(batch, done, cutoff_hz, sampler):
                 if out is None:
                     frac = (done + len(batch) * (step + 1) / (steps + 1)) / plan.count
                     yield Progress(frac, done, plan.count, step + 1, steps)
@@ -246,13 +263,16 @@ class Restorer:
             raise ValueError("audio contains NaN or Inf samples")
         x = resample(audio, sample_rate, SAMPLE_RATE)
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff(audio, sample_rate), sample_rate)
+        sampler = self.sampler_for(cutoff, lambda: band_flatness(audio, sample_rate, cutoff))
         pieces: list[np.ndarray] = []
-        for p in self.iter_restore([x], x.shape[1], x.shape[0], cutoff, pieces.append):
+        for p in self.iter_restore([x], x.shape[1], x.shape[0], cutoff, pieces.append,
+                                   sampler):
             yield p
         out = np.concatenate(pieces, axis=1)
         yield Progress(1.0, p.chunks_total, p.chunks_total, p.steps, p.steps, UpsampleResult(
             None, None, sample_rate, audio.shape[0], audio.shape[1] / sample_rate, cutoff,
-            cutoff < FULL_BAND_HZ, time.perf_counter() - start, out))
+            cutoff < FULL_BAND_HZ, time.perf_counter() - start, out,
+            warm_start=sampler.prior_t > 0 and cutoff < FULL_BAND_HZ))
 
     def iter_file(self, in_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                   fmt: str = "wav", subtype: str = "PCM_24", overwrite: bool = False,
@@ -274,6 +294,7 @@ class Restorer:
         in_path, out_path = Path(in_path), Path(out_path)
         info = probe(in_path)
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
+        sampler = self.sampler_for(cutoff, lambda: band_flatness_file(in_path, cutoff))
         # a full-band file asked for at its own rate is passed through as it is, not via 44.1
         work_rate = out_rate if cutoff >= FULL_BAND_HZ and info.sample_rate == out_rate \
             else SAMPLE_RATE
@@ -292,7 +313,7 @@ class Restorer:
 
         with writer, contextlib.closing(
                 iter_blocks(in_path, READ_BLOCK_FRAMES, sample_rate=work_rate)) as blocks:
-            for last in self.iter_restore(blocks, total, info.channels, cutoff, sink):
+            for last in self.iter_restore(blocks, total, info.channels, cutoff, sink, sampler):
                 yield last
             if to_rate is not None:
                 writer.write(to_rate.finish())
@@ -303,7 +324,8 @@ class Restorer:
                        UpsampleResult(
                            in_path, out_path, info.sample_rate, info.channels, info.duration_s,
                            cutoff, cutoff < FULL_BAND_HZ, time.perf_counter() - start,
-                           clipped_samples=writer.clipped_samples))
+                           clipped_samples=writer.clipped_samples,
+                           warm_start=sampler.prior_t > 0 and cutoff < FULL_BAND_HZ))
 
     @staticmethod
     def _cutoff(override: float | None, detect: Callable[[], float], sample_rate: int) -> float:

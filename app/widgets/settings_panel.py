@@ -73,10 +73,11 @@ class SettingsPanel(QWidget):
         self.solver_combo.setCurrentText(s.get("processing/solver"))
         self.solver_combo.currentTextChanged.connect(self._on_solver_combo_changed)
         self.warm_start = self._setting_box(
-            "Warm start from the DSP estimate", "processing/warm_start",
+            "Always warm start from the DSP estimate", "processing/warm_start",
             "For inputs cut off at 9 kHz or below, the model refines a spectral-band-replication "
-            "estimate instead of starting from noise (helped older models; the shipped model "
-            "measures closer to the original from noise)")
+            "estimate instead of starting from noise. Off, it does so only for noise-like inputs "
+            "(rain, fire, crowds, breathy voices), where that measures closer to the original; "
+            "on, for every such input")
         self.keep_louder = self._setting_box(
             "Keep input content above the cutoff", "processing/keep_louder_input",
             "Where the input is louder than the generated band above the cutoff (content a lossy "

@@ -63,8 +63,10 @@ class RealEngine:
     def restorer(self, model: Any, request: JobRequest) -> RestorerLike:
         import engine
 
-        prior_t = engine.WARM_START_T if request.warm_start else 0.0
-        sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver, prior_t=prior_t)
+        # the box on: every input at or below the cutoff limit; off: the default, which starts
+        # from the DSP estimate only for noise-like inputs
+        extra = {"prior_min_flatness": 0.0} if request.warm_start else {}
+        sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver, **extra)
         pipeline = engine.PipelineConfig(keep_louder_input=request.keep_louder_input)
         return engine.Restorer(model, sampler, pipeline,
                                device=engine.resolve_device(request.device))

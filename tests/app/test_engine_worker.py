@@ -246,11 +246,13 @@ def test_real_engine_sampler_follows_the_warm_start_setting() -> None:
     run = PRESETS["tiny"]
     torch.manual_seed(0)
     model = JaTModel(DiT(run.model), build_codec("stft"), run)
-    cold = RealEngine().restorer(model, request())  # the default: from noise
+    auto = RealEngine().restorer(model, request())  # the default: noise-like inputs only
     warm = RealEngine().restorer(model, dataclasses.replace(request(), warm_start=True))
-    assert warm.sampler.prior_t == WARM_START_T > 0
-    assert cold.sampler.prior_t == 0.0
-    assert (cold.sampler.steps, cold.sampler.solver) == (4, "euler")
+    assert warm.sampler.prior_t == auto.sampler.prior_t == WARM_START_T > 0
+    assert warm.sampler.prior_min_flatness == 0.0 < auto.sampler.prior_min_flatness
+    assert auto.sampler.for_input(3800.0, 0.1).prior_t == 0.0  # tonal: from noise
+    assert warm.sampler.for_input(3800.0, 0.1).prior_t == WARM_START_T  # the box: always
+    assert (auto.sampler.steps, auto.sampler.solver) == (4, "euler")
     assert warm.pipeline.keep_louder_input is True  # the engine's default
     replacing = RealEngine().restorer(model, dataclasses.replace(request(),
                                                                  keep_louder_input=False))

@@ -163,7 +163,7 @@ def test_memory_does_not_grow_with_file_length(tiny_model, tmp_path):
 def test_warm_start_from_sbr_restores_the_high_band_and_keeps_the_low(tiny_model, training_clip):
     ref = training_clip[: 3 * SAMPLE_RATE]
     lr = lowpass(ref, 8000)
-    cfg = SamplerConfig(steps=4, prior_t=0.5)
+    cfg = SamplerConfig(steps=4, prior_t=0.5, prior_min_flatness=0.0)
     restorer = Restorer(tiny_model, cfg, PipelineConfig(chunk_s=3.0))
     *_, last = restorer.iter_array(lr[None], SAMPLE_RATE, cutoff_hz=8000)
     out = last.result.audio[0]
@@ -182,10 +182,32 @@ def test_warm_start_skipped_above_its_cutoff_limit(tiny_model, training_clip):
         return last.result.audio[0]
 
     plain = restore(SamplerConfig(steps=2, prior_t=0.0))
-    limited = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=6000.0))
-    warm = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=9000.0))
+    limited = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=6000.0,
+                                    prior_min_flatness=0.0))
+    warm = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=9000.0,
+                                 prior_min_flatness=0.0))
     np.testing.assert_array_equal(limited, plain)  # 8 kHz is above the limit: from noise
     assert not np.array_equal(warm, plain)
+
+
+def test_the_default_warm_starts_noise_like_inputs_only(tiny_model, tmp_path):
+    import soundfile as sf
+
+    rng = np.random.default_rng(5)
+    t = np.arange(3 * 8000) / 8000
+    tonal = sum(0.1 / k * np.sin(2 * np.pi * 180 * k * t) for k in range(1, 22))  # to 3.8 kHz
+    inputs = {"noise": 0.1 * rng.standard_normal(3 * 8000), "tonal": tonal}
+    chunks = PipelineConfig(chunk_s=1.0, overlap_s=0.25)
+    restorer = Restorer(tiny_model, SamplerConfig(steps=2), chunks)
+    for name, x in inputs.items():  # 8 kHz files, band edge 4 kHz
+        *_, last = restorer.iter_array(x[None].astype(np.float32), 8000)
+        assert last.result.warm_start is (name == "noise"), name
+        sf.write(tmp_path / f"{name}.wav", x.astype(np.float32), 8000, subtype="FLOAT")
+        *_, last = restorer.iter_file(tmp_path / f"{name}.wav", tmp_path / f"{name}.out.wav")
+        assert last.result.warm_start is (name == "noise"), name
+    cold = Restorer(tiny_model, SamplerConfig(steps=2, prior_t=0.0), chunks)
+    *_, last = cold.iter_array(inputs["noise"][None].astype(np.float32), 8000)
+    assert not last.result.warm_start  # --prior-t 0: always from noise
 
 
 def _band_db(x: np.ndarray, lo_hz: float, hi_hz: float, t0: int, t1: int) -> float:

@@ -77,15 +77,32 @@ def test_warm_start_begins_at_prior_t_from_the_prior():
 
 
 def test_warm_start_only_below_its_cutoff_limit():
-    cfg = SamplerConfig(steps=4, prior_t=0.85, prior_max_cutoff_hz=9000.0)
-    assert cfg.for_cutoff(8000.0) is cfg and cfg.for_cutoff(9000.0) is cfg
-    above = cfg.for_cutoff(11025.0)
+    cfg = SamplerConfig(steps=4, prior_t=0.85, prior_max_cutoff_hz=9000.0, prior_min_flatness=0)
+    assert cfg.for_input(8000.0) is cfg and cfg.for_input(9000.0) is cfg
+    above = cfg.for_input(11025.0)
     assert above.prior_t == 0.0 and above.steps == 4 and above.timesteps()[0] == 0.0
-    assert SamplerConfig(prior_t=0.0).for_cutoff(4000.0).prior_t == 0.0  # none unless asked
-    assert SamplerConfig().for_cutoff(3800.0).prior_t == 0.0  # the default: from noise
-    warm = SamplerConfig(prior_t=WARM_START_T)  # the app's option: 8 / 16 kHz files only
-    assert warm.for_cutoff(3800.0).prior_t == 0.85 and warm.for_cutoff(7600.0).prior_t > 0
-    assert warm.for_cutoff(10475.0).prior_t == 0.0  # 22.05 kHz files (measured better)
-    assert warm.for_cutoff(16000.0).prior_t == 0.0
+    assert SamplerConfig(prior_t=0.0).for_input(4000.0, 0.9).prior_t == 0.0  # none unless asked
+    assert not cfg.wants_flatness(4000.0)  # no gate: nothing to measure
+    warm = SamplerConfig(prior_t=WARM_START_T, prior_min_flatness=0)  # the app's box
+    assert warm.for_input(3800.0).prior_t == 0.85 and warm.for_input(7600.0).prior_t > 0
+    assert warm.for_input(10475.0).prior_t == 0.0  # 22.05 kHz files (measured better)
+    assert warm.for_input(16000.0).prior_t == 0.0
+
+
+def test_the_default_warm_starts_only_noise_like_inputs():
+    cfg = SamplerConfig()  # prior_t 0.85, up to 9 kHz, flatness >= 0.3
+    assert cfg.prior_t == WARM_START_T and cfg.prior_min_flatness == 0.3
+    assert cfg.wants_flatness(3800.0) and not cfg.wants_flatness(10475.0)
+    assert cfg.for_input(3800.0, 0.45).prior_t == WARM_START_T  # fire, rain, hiss
+    assert cfg.for_input(3800.0, 0.3).prior_t == WARM_START_T
+    assert cfg.for_input(3800.0, 0.12).prior_t == 0.0  # tonal: from noise
+    assert cfg.for_input(3800.0, None).prior_t == 0.0  # unknown (too short, silent)
+    assert cfg.for_input(10475.0, 0.9).prior_t == 0.0  # above the cutoff limit
+    assert not SamplerConfig(prior_t=0.0).wants_flatness(3800.0)
+    with pytest.raises(ValueError, match="prior_min_flatness"):
+        SamplerConfig(prior_min_flatness=1.5)
+
+
+def test_prior_cutoff_limit_must_be_positive():
     with pytest.raises(ValueError, match="prior_max_cutoff_hz"):
         SamplerConfig(prior_max_cutoff_hz=0.0)
