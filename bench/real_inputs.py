@@ -48,6 +48,7 @@ def main() -> int:
         duration = x.shape[1] / rate
         rows.append(f"| `{path.name}` | {rate} | {x.shape[0]} | {duration:.2f} | "
                     f"{result.cutoff_hz:.0f} | {'yes' if result.generated else 'no'} | "
+                    f"{'yes' if result.warm_start else 'no'} | "
                     f"{elapsed:.2f} | {elapsed / duration:.2f} |")
         if i < args.figures:
             dsp, _ = sbr_upsample(x, rate)
@@ -59,7 +60,10 @@ def main() -> int:
                                     f"{path.name}: detected cutoff {result.cutoff_hz:.0f} Hz")
             figures.append(f"![{path.name}]({name})")
     start = (f"warm start at t = {sampler.prior_t:g} for cutoffs up to "
-             f"{sampler.prior_max_cutoff_hz:g} Hz" if sampler.prior_t > 0 else "from noise")
+             f"{sampler.prior_max_cutoff_hz:g} Hz" + (
+                 f" and a kept band at least {sampler.prior_min_flatness:g} flat"
+                 if sampler.prior_min_flatness > 0 else "") + ", else from noise"
+             if sampler.prior_t > 0 else "from noise")
     lines = ["# Real low-rate recordings (no reference)", "",
              f"- **model**: {model.name}, default sampling ({sampler.steps} {sampler.solver} "
              f"steps, {start}, {pipeline.phase_iters} Griffin-Lim iterations, "
@@ -68,8 +72,9 @@ def main() -> int:
              f"- **hardware**: {hardware_summary('cpu')}",
              "- **command**: `python bench/real_inputs.py " + " ".join(p.name for p in args.files)
              + "`", "",
-             "| file | rate | ch | s | detected cutoff Hz | generated | wall s | RTF |",
-             "|---|---|---|---|---|---|---|---|", *rows, "", *figures, ""]
+             "| file | rate | ch | s | detected cutoff Hz | generated | warm start | wall s "
+             "| RTF |",
+             "|---|---|---|---|---|---|---|---|---|", *rows, "", *figures, ""]
     (args.out / "report.md").write_text("\n".join(lines))
     print(f"wrote {args.out / 'report.md'}")
     return 0
