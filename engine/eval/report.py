@@ -125,7 +125,7 @@ def target_table(rows: Sequence[dict[str, Any]]) -> list[str]:
         reduction = None if model is None or not sinc else 100.0 * (1.0 - model / sinc)
         target = TARGETS.get(cond)
         body.append([
-            cond, _fmt(reduction, 0) + " %", f"≥ {target:.0f} %" if target else "—",
+            cond, _fmt(reduction, 1) + " %", f"≥ {target:.0f} %" if target else "—",
             _yes(reduction is not None and target is not None and reduction >= target),
             f"{_fmt(model)} vs {_fmt(dsp)}",
             _yes(model is not None and dsp is not None and model < dsp),

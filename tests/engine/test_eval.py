@@ -161,3 +161,12 @@ def test_holes_section_splits_references_and_skips_unmeasured_ones() -> None:
     assert body[0].startswith("| hole-free | 1 | 8k | 4.000 | 1.000 | 75 % |")
     assert body[2].startswith("| with holes | 1 | 8k | 4.000 | 2.000 | 50 % |")  # "c" left out
     assert holes_table([row("c", None, "sinc", 4.0)]) == []
+
+
+def test_target_table_does_not_round_a_miss_up_to_the_target():
+    from engine.eval.report import target_table
+
+    rows = [{"system": s, "condition": "8k", "lsd": v, "lsd_low": 0.03, "lsd_kept": 0.0}
+            for s, v in (("sinc", 4.281), ("dsp", 1.453), ("model", 1.298))]
+    line = next(r for r in target_table(rows) if r.startswith("| 8k"))
+    assert "| 69.7 % | ≥ 70 % | **no** |" in line  # 1 - 1.298 / 4.281 = 69.68 %
