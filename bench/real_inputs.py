@@ -59,14 +59,9 @@ def main() -> int:
             save_spectrogram_figure(args.out / name, panels, result.cutoff_hz,
                                     f"{path.name}: detected cutoff {result.cutoff_hz:.0f} Hz")
             figures.append(f"![{path.name}]({name})")
-    start = (f"warm start at t = {sampler.prior_t:g} for cutoffs up to "
-             f"{sampler.prior_max_cutoff_hz:g} Hz" + (
-                 f" and a kept band at least {sampler.prior_min_flatness:g} flat"
-                 if sampler.prior_min_flatness > 0 else "") + ", else from noise"
-             if sampler.prior_t > 0 else "from noise")
     lines = ["# Real low-rate recordings (no reference)", "",
              f"- **model**: {model.name}, default sampling ({sampler.steps} {sampler.solver} "
-             f"steps, {start}, {pipeline.phase_iters} Griffin-Lim iterations, "
+             f"steps, {sampler.describe_start()}, {pipeline.phase_iters} Griffin-Lim iterations, "
              f"{pipeline.transition_hz:g} Hz crossfade)",
              f"- **date**: {datetime.now():%Y-%m-%d %H:%M}",
              f"- **hardware**: {hardware_summary('cpu')}",

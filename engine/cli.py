@@ -289,12 +289,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
         meta["model"] = (f"{model.name} (`{shown}`, {params / 1e6:.2f}M parameters, "
                          f"codec {model.codec.name})")
-        meta["sampling"] = f"{args.steps} {args.solver} steps, seed {args.seed}" + (
-            f", warm start from SBR at t = {args.prior_t:g} for inputs cut off at or below "
-            f"{args.prior_max_cutoff:g} Hz" + (
-                f" whose kept band's top octave has a spectral flatness of at least "
-                f"{args.prior_min_flatness:g}" if args.prior_min_flatness else "")
-            if args.prior_t else "")
+        meta["sampling"] = (f"{args.steps} {args.solver} steps, seed {args.seed}, "
+                            + restorer.sampler.describe_start())
     for done in run_eval(cfg, out_dir, restorer, meta):
         head = f"[{done.index + 1}/{done.total}] {done.file.rel}"
         if done.skipped is not None:

@@ -145,6 +145,15 @@ class SamplerConfig:
             return dataclasses.replace(self, prior_t=0.0)
         return self
 
+    def describe_start(self) -> str:
+        """Where sampling starts, in words (eval and benchmark reports)."""
+        if self.prior_t <= 0:
+            return "from noise"
+        gate = (f" whose kept band's top octave has a spectral flatness of at least "
+                f"{self.prior_min_flatness:g}" if self.prior_min_flatness > 0 else "")
+        return (f"warm start from SBR at t = {self.prior_t:g} for inputs cut off at or below "
+                f"{self.prior_max_cutoff_hz:g} Hz{gate}, else from noise")
+
     def timesteps(self) -> list[float]:
         """Uniform grid prior_t = t_0 < ... < t_steps = 1."""
         t0 = self.prior_t

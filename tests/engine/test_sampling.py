@@ -106,3 +106,11 @@ def test_the_default_warm_starts_only_noise_like_inputs():
 def test_prior_cutoff_limit_must_be_positive():
     with pytest.raises(ValueError, match="prior_max_cutoff_hz"):
         SamplerConfig(prior_max_cutoff_hz=0.0)
+
+
+def test_reports_say_where_sampling_starts():
+    assert SamplerConfig(prior_t=0.0).describe_start() == "from noise"
+    gated = SamplerConfig().describe_start()
+    assert gated.startswith("warm start from SBR at t = 0.85 for inputs cut off at or below "
+                            "9000 Hz") and "flatness of at least 0.3" in gated
+    assert "flatness" not in SamplerConfig(prior_min_flatness=0.0).describe_start()
