@@ -57,6 +57,7 @@ _EXPORTS = {
     "TrainConfig": "engine.config",
     "FINETUNE": "engine.config",
     "DataConfig": "engine.training.dataconfig",
+    "training_recipe": "engine.modelfile",
     "Trainer": "engine.training.loop",
     "TrainEvent": "engine.training.loop",
     "NonFiniteLossError": "engine.training.loop",

@@ -152,6 +152,13 @@ def read_model_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
+def training_recipe(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """How the model file's training made its crops (`DataConfig.recipe()`), None if unrecorded."""
+    training = read_model_config(path).get("training")
+    recipe = training.get("recipe") if isinstance(training, dict) else None
+    return recipe if isinstance(recipe, dict) else None
+
+
 def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu",
                codec: str | None = None, **codec_kwargs: Any) -> JaTModel:
     """Load a model file. `codec` names the codec the caller expects; another one is an error.

@@ -73,7 +73,14 @@ def engine_trainer(params: FineTuneParams) -> TrainerLike:
     """Build the engine's `Trainer` from the page's parameters (runs on the worker thread)."""
     import dataclasses
 
-    from engine import FINETUNE, DataConfig, TrainConfig, Trainer, resolve_model_path
+    from engine import (
+        FINETUNE,
+        DataConfig,
+        TrainConfig,
+        Trainer,
+        resolve_model_path,
+        training_recipe,
+    )
 
     base = None if params.base_model is None else resolve_model_path(params.base_model)
     # From a base model: the fine-tune preset (lower LR, short warm-up); else a fresh run.
@@ -81,8 +88,9 @@ def engine_trainer(params: FineTuneParams) -> TrainerLike:
     train = dataclasses.replace(preset, steps=params.steps, batch_size=params.batch_size)
     if params.max_minutes > 0:
         train = dataclasses.replace(train, max_minutes=params.max_minutes, fit_schedule=True)
-    return Trainer(run=None, train=train,
-                   data=DataConfig(folders=params.folders), out_dir=params.out_dir,
+    # a fine-tune makes its crops the way its base model was trained (e.g. its spectral tilt)
+    data = DataConfig.continuing(None if base is None else training_recipe(base), params.folders)
+    return Trainer(run=None, train=train, data=data, out_dir=params.out_dir,
                    device=params.device, base_model=base)
 
 

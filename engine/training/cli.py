@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.config import FINETUNE, TrainConfig
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `jatsr train` (shared with `python -m engine.training`)."""
     from engine.model.dit import PRESETS
+    from engine.training.dataconfig import DataConfig
 
     t, ft = TrainConfig(), FINETUNE
     p.add_argument("--preset", choices=sorted(PRESETS), default=t.preset,
@@ -45,15 +46,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                        f"{getattr(t, field):g}; fine-tune {getattr(ft, field):g})")
     p.add_argument("--grad-accum", type=int, default=1,
                    help="micro-batches per step (default 1): the same batch in less memory")
-    p.add_argument("--crop-s", type=float, default=6.0, help="crop length in s (default 6)")
-    p.add_argument("--group-exponent", type=float, default=1.0,
+    # crop recipe: None = DataConfig's default, or with --base the base model's own recipe
+    d, base_s = DataConfig(folders=()), "; with --base the base model's"
+    p.add_argument("--crop-s", type=float, default=None,
+                   help=f"crop length in s (default {d.crop_s:g}{base_s})")
+    p.add_argument("--group-exponent", type=float, default=None,
                    help="crops per top-level data folder ~ its duration ** this "
-                        "(1: by duration, 0: equal shares)")
-    p.add_argument("--tilt", type=float, default=0.0, metavar="P",
+                        f"(1: by duration, 0: equal shares; default {d.group_exponent:g}{base_s})")
+    p.add_argument("--tilt", type=float, default=None, metavar="P",
                    help="share of crops given a random spectral tilt above a 0.5-2 kHz pivot "
-                        "(default 0: none)")
-    p.add_argument("--tilt-db", type=float, nargs=2, default=(-4.0, 4.0), metavar=("LO", "HI"),
-                   help="range of the tilt in dB/octave (default -4 4)")
+                        f"(default {d.tilt_prob:g}: none{base_s})")
+    p.add_argument("--tilt-db", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="range of the tilt in dB/octave (default "
+                        f"{d.tilt_db_per_octave[0]:g} {d.tilt_db_per_octave[1]:g}{base_s})")
     p.add_argument("--workers", type=int, default=t.num_workers,
                    help=f"DataLoader workers per GPU (default {t.num_workers})")
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
@@ -125,14 +130,16 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return dataclasses.replace(base, **overrides)
 
 
-def data_config_from_args(args: argparse.Namespace) -> DataConfig:
-    """CLI flags -> DataConfig."""
+def data_config_from_args(args: argparse.Namespace,
+                          recipe: dict[str, Any] | None = None) -> DataConfig:
+    """CLI flags -> DataConfig; flags left out keep `recipe` (a fine-tune's base model's)."""
     from engine.training.dataconfig import DataConfig
 
-    return DataConfig(folders=tuple(str(d) for d in args.data), crop_s=args.crop_s,
-                      group_exponent=args.group_exponent, tilt_prob=args.tilt,
-                      tilt_db_per_octave=tuple(args.tilt_db),
-                      val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
+    return DataConfig.continuing(
+        recipe, tuple(str(d) for d in args.data), crop_s=args.crop_s,
+        group_exponent=args.group_exponent, tilt_prob=args.tilt,
+        tilt_db_per_octave=None if args.tilt_db is None else tuple(args.tilt_db),
+        val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -141,16 +148,16 @@ def run_train(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from engine.modelfile import resolve_model_path
+    from engine.modelfile import resolve_model_path, training_recipe
     from engine.training.distributed import DistInfo, launch
     from engine.training.loop import Trainer
 
     if args.gpus > 1 and "LOCAL_RANK" not in os.environ:
         return launch(args.gpus, _without_gpus_flag(sys.argv[2:]))
     train = train_config_from_args(args)
-    data = data_config_from_args(args)
-    dist_info = DistInfo.from_env(args.device)
     base = resolve_model_path(args.base) if args.base else None
+    data = data_config_from_args(args, None if base is None else training_recipe(base))
+    dist_info = DistInfo.from_env(args.device)
     run = None
     if args.cond_drop is not None:
         if base is not None:

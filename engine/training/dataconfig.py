@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from engine.training.degrade import DegradeConfig
+
+# where the audio is and how it is split: not part of how crops are made (a model's recipe)
+_NOT_RECIPE = frozenset({"folders", "val_folders", "cache_dir", "val_fraction", "val_files",
+                         "seed"})
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,19 @@ class DataConfig:
 
     def recipe(self) -> dict[str, Any]:
         """How crops are made, without where the files are (a model file's provenance)."""
-        where = {"folders", "val_folders", "cache_dir", "val_fraction", "val_files", "seed"}
-        return {k: v for k, v in asdict(self).items() if k not in where}
+        return {k: v for k, v in asdict(self).items() if k not in _NOT_RECIPE}
+
+    @classmethod
+    def continuing(cls, recipe: Mapping[str, Any] | None, folders: tuple[str, ...],
+                   **given: Any) -> DataConfig:
+        """Crops made as `recipe` says (a base model's `training.recipe`: a fine-tune goes on
+        the way its base was trained, e.g. with its spectral tilt), except for the fields in
+        `given` (None: not given); the recipe's unknown and where-the-files-are keys are
+        ignored."""
+        known = {f.name for f in fields(cls)} - _NOT_RECIPE
+        values = {k: v for k, v in (recipe or {}).items() if k in known}
+        values.update({k: v for k, v in given.items() if v is not None})
+        return cls(folders=tuple(folders), **values)
 
     def __post_init__(self) -> None:
         for f in fields(self):  # lists from JSON/TOML become tuples: hashable, comparable

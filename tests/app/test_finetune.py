@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -199,6 +200,25 @@ def test_the_time_limit_fits_the_engine_schedule(tmp_path: Path) -> None:
     assert (train.max_minutes, train.fit_schedule, train.steps) == (20.0, True, 500)
     unlimited = engine_trainer(dataclasses.replace(params, max_minutes=0.0)).train_cfg
     assert unlimited.max_minutes is None and not unlimited.fit_schedule
+
+
+def test_a_fine_tune_makes_crops_as_its_base_model_was_trained(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from app.workers.train_worker import engine_trainer
+    from engine import resolve_model_path, training_recipe
+    from tests.engine.conftest import synth_clip
+
+    for i in range(3):
+        sf.write(tmp_path / f"clip{i}.wav", synth_clip(3.0, seed=i), 44100)
+    recipe = training_recipe(resolve_model_path("default"))
+    assert recipe is not None and recipe["tilt_prob"] > 0  # the shipped model's own recipe
+    params = FineTuneParams((str(tmp_path),), "default", 5, 2, tmp_path / "run", "cpu")
+    data = engine_trainer(params).data_cfg
+    assert json.loads(json.dumps(data.recipe())) == recipe and data.folders == (str(tmp_path),)
+    scratch = engine_trainer(dataclasses.replace(params, base_model=None,
+                                                 out_dir=tmp_path / "run2")).data_cfg
+    assert scratch.tilt_prob == 0.0  # a new model: DataConfig's defaults
 
 
 def test_folders_dropped_on_the_finetune_tab_become_training_data(

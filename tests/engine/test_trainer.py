@@ -332,6 +332,34 @@ def test_ddp_bucket_flag_reaches_the_config():
         TrainConfig(ddp_bucket_mb=0)
 
 
+def test_a_fine_tune_keeps_its_base_models_recipe_unless_told(tiny_model, tmp_path):
+    import dataclasses
+
+    from engine.modelfile import save_model, training_recipe
+    from engine.training.cli import add_train_arguments, data_config_from_args
+
+    assert training_recipe(save_model(tmp_path / "plain", tiny_model)) is None
+    recipe = {**DataConfig(folders=(), tilt_prob=0.5, tilt_db_per_octave=(-3.0, 3.0),
+                           group_exponent=0.5, crop_s=4.0).recipe(), "from_a_newer_version": 1}
+    base = save_model(tmp_path / "base", dataclasses.replace(tiny_model,
+                                                             training={"recipe": recipe}))
+    assert training_recipe(base)["tilt_prob"] == 0.5
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--data", "d", "--out", "o", "--base", str(base)])
+    kept = data_config_from_args(args, training_recipe(base))
+    assert (kept.tilt_prob, kept.tilt_db_per_octave, kept.group_exponent, kept.crop_s) == (
+        0.5, (-3.0, 3.0), 0.5, 4.0)
+    assert kept.folders == ("d",) and kept.recipe() == {
+        k: v for k, v in recipe.items() if k != "from_a_newer_version"}
+    args = parser.parse_args(["--data", "d", "--out", "o", "--base", str(base), "--tilt", "0",
+                              "--crop-s", "6"])
+    told = data_config_from_args(args, training_recipe(base))
+    assert (told.tilt_prob, told.crop_s, told.group_exponent) == (0.0, 6.0, 0.5)
+    fresh = data_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))
+    assert fresh == DataConfig(folders=("d",))  # no base: DataConfig's defaults
+
+
 def test_tilt_flags_reach_the_data_config():
     from engine.training.cli import add_train_arguments, data_config_from_args
 
