@@ -108,7 +108,7 @@ class SamplerConfig:
     # > 0: warm start. Integrate from t = prior_t, where z = prior_t * prior + (1 - prior_t) *
     # noise with the prior a DSP estimate (the pipeline's: spectral band replication), not
     # from pure noise at t = 0 (SDEdit, Meng et al. 2022). Same steps, over a shorter path.
-    # Everywhere it loses to starting from noise with the shipped jatsr-medium-v5 (24 held-out
+    # Everywhere it loses to starting from noise with jatsr-medium-v5 (eleventh session; 24 held-out
     # files: 8k / 16k LSD 1.395 / 1.109 at 0.85 against 1.337 / 1.043), but on noise-like
     # inputs it wins on every set measured, so by default the pipeline warm-starts only
     # those (`prior_min_flatness`; docs/training_log.md, eleventh session). 0: from noise.
