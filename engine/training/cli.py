@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `jatsr train` (shared with `python -m engine.training`)."""
     from engine.model.dit import PRESETS
-    from engine.training.dataconfig import DataConfig
 
     t, ft = TrainConfig(), FINETUNE
     p.add_argument("--preset", choices=sorted(PRESETS), default=t.preset,
@@ -47,18 +46,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-accum", type=int, default=1,
                    help="micro-batches per step (default 1): the same batch in less memory")
     # crop recipe: None = DataConfig's default, or with --base the base model's own recipe
-    d, base_s = DataConfig(folders=()), "; with --base the base model's"
+    # (the defaults are spelled here: importing DataConfig would pull scipy.signal into every
+    # `jatsr` command's start-up)
+    base_s = "; with --base the base model's"
     p.add_argument("--crop-s", type=float, default=None,
-                   help=f"crop length in s (default {d.crop_s:g}{base_s})")
+                   help=f"crop length in s (default 6{base_s})")
     p.add_argument("--group-exponent", type=float, default=None,
                    help="crops per top-level data folder ~ its duration ** this "
-                        f"(1: by duration, 0: equal shares; default {d.group_exponent:g}{base_s})")
+                        f"(1: by duration, 0: equal shares; default 1{base_s})")
     p.add_argument("--tilt", type=float, default=None, metavar="P",
                    help="share of crops given a random spectral tilt above a 0.5-2 kHz pivot "
-                        f"(default {d.tilt_prob:g}: none{base_s})")
+                        f"(default 0: none{base_s})")
     p.add_argument("--tilt-db", type=float, nargs=2, default=None, metavar=("LO", "HI"),
-                   help="range of the tilt in dB/octave (default "
-                        f"{d.tilt_db_per_octave[0]:g} {d.tilt_db_per_octave[1]:g}{base_s})")
+                   help=f"range of the tilt in dB/octave (default -4 4{base_s})")
     p.add_argument("--workers", type=int, default=t.num_workers,
                    help=f"DataLoader workers per GPU (default {t.num_workers})")
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],

@@ -360,6 +360,13 @@ def test_a_fine_tune_keeps_its_base_models_recipe_unless_told(tiny_model, tmp_pa
     assert fresh == DataConfig(folders=("d",))  # no base: DataConfig's defaults
 
 
+def test_the_command_line_parser_leaves_the_training_data_module_unloaded():
+    code = ("import sys, engine.cli; engine.cli.build_parser(); "
+            "bad = [m for m in ('engine.training.dataconfig', 'scipy.signal') "
+            "if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=ROOT)
+
+
 def test_tilt_flags_reach_the_data_config():
     from engine.training.cli import add_train_arguments, data_config_from_args
 
