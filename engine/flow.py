@@ -79,9 +79,12 @@ class FlowObjective:
         self.cfg = cfg
 
     def loss(self, net: Net, x: torch.Tensor, cond: torch.Tensor,
-             generator: torch.Generator | None = None
+             generator: torch.Generator | None = None, weight: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """x, cond (B, C, T) normalised latents -> (loss, metrics incl. loss per quarter of t).
+
+        `weight` (B, C, T), optional: each element's share of its item's loss (0 leaves it out,
+        e.g. a target bin a lossy encoder zeroed); an item's loss is its weighted mean.
 
         Metrics are detached 0-d tensors (a quarter of [0, 1] that drew no t is NaN), so a
         training step never waits for the GPU here; `metric_floats` converts them at once.
@@ -97,7 +100,11 @@ class FlowObjective:
                 x.float(), z.float(), t, self.cfg.v_clamp)
         else:
             err = x_hat.float() - x.float()
-        per_item = err.pow(2).flatten(1).mean(1)  # (B,)
+        if weight is None:
+            per_item = err.pow(2).flatten(1).mean(1)  # (B,)
+        else:
+            w = weight.float().flatten(1)  # (B, C*T)
+            per_item = (err.pow(2).flatten(1) * w).sum(1) / w.sum(1).clamp_min(1.0)  # (B,)
         loss = per_item.mean()
         quarter = (t * 4).long().clamp(max=3)  # (B,)
         onehot = torch.nn.functional.one_hot(quarter, 4).float()  # (B, 4); bincount would sync

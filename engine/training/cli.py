@@ -59,6 +59,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         f"(default 0: none{base_s})")
     p.add_argument("--tilt-db", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help=f"range of the tilt in dB/octave (default -4 4{base_s})")
+    p.add_argument("--hole-floor", type=float, default=None, metavar="MAG",
+                   help="target STFT bins below this magnitude in active frames (encoder "
+                        "holes) carry no loss; 1e-4 is the LSD's clamp (default 0: every bin"
+                        f"{base_s})")
     p.add_argument("--workers", type=int, default=t.num_workers,
                    help=f"DataLoader workers per GPU (default {t.num_workers})")
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
@@ -137,7 +141,7 @@ def data_config_from_args(args: argparse.Namespace,
 
     return DataConfig.continuing(
         recipe, tuple(str(d) for d in args.data), crop_s=args.crop_s,
-        group_exponent=args.group_exponent, tilt_prob=args.tilt,
+        group_exponent=args.group_exponent, tilt_prob=args.tilt, hole_floor=args.hole_floor,
         tilt_db_per_octave=None if args.tilt_db is None else tuple(args.tilt_db),
         val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
 

@@ -36,6 +36,10 @@ class DataConfig:
     # share of crops from each top-level folder (e.g. speech/, music/) ~ its duration ** this:
     # 1 draws files by duration alone, 0 gives every folder the same share, 0.5 between
     group_exponent: float = 1.0
+    # target STFT bins below this magnitude in active frames are encoder holes (a lossy encoder
+    # zeroed them; engine.training.holes) and carry no loss; 1e-4 is the LSD's clamp, 0 scores
+    # every bin
+    hole_floor: float = 0.0
     seed: int = 0  # validation split
     degrade: DegradeConfig = field(default_factory=DegradeConfig)
 
@@ -80,6 +84,7 @@ class DataConfig:
             (20 <= plo <= phi <= 8000, "tilt_pivot_hz",
              "must be (low, high), 20 <= low <= high <= 8000 Hz"),
             (0 <= self.group_exponent <= 1, "group_exponent", "must be in [0, 1]"),
+            (0 <= self.hole_floor < 1, "hole_floor", "must be in [0, 1) (STFT magnitude)"),
             (isinstance(self.degrade, DegradeConfig), "degrade", "must be a DegradeConfig"),
         ]:
             if not ok:

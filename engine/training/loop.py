@@ -36,6 +36,7 @@ from engine.training.dataconfig import DataConfig
 from engine.training.device_filter import apply_filters, with_cpu_rows
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
+from engine.training.holes import hole_weights
 from engine.training.logger import MetricLogger
 from engine.training.lr import lr_at
 from engine.training.update import clipped_step, make_adamw
@@ -106,6 +107,9 @@ class Trainer:
             self._fit_codec_stats()
         self.net = net.to(self.device).train()
         self.codec.to(self.device)
+        if data.hole_floor > 0 and self.codec.name != "stft":
+            raise ValueError(f"hole_floor needs the stft codec's log-magnitude latents, "
+                             f"not {self.codec.name!r}")
         self.ema = EMA(self.net, train.ema_decay, every=train.ema_every)
         self.params = list(self.net.parameters())
         self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
@@ -156,9 +160,14 @@ class Trainer:
                                        mb["holes"].to(self.device, non_blocking=True))
             with torch.no_grad():
                 x, cond = self.codec.encode(hr), self.codec.encode(lr_wav)  # (B, C, T)
+                weight = None
+                if self.data_cfg.hole_floor > 0:  # encoder holes in the target: no loss
+                    weight = hole_weights(self.codec.denormalize(x), self.data_cfg.hole_floor)
+                    sums["data/hole_share"].append(1.0 - weight.mean())
             sync = self.dist.no_sync(self.model_fn) if i < len(micro_batches) - 1 else None
             with sync or contextlib.nullcontext(), self._autocast():
-                loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise)
+                loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise,
+                                                    weight)
                 (loss / len(micro_batches)).backward()
             for k, v in metrics.items():
                 sums[k].append(v)

@@ -100,3 +100,23 @@ def test_quarter_metrics_match_a_direct_computation_and_empty_quarters_are_dropp
             assert f"loss/flow_t{q}" not in floats
     one = metric_floats(obj.loss(lambda z, t, c: z, x[:1], cond[:1])[1])
     assert sum(k.startswith("loss/flow_t") for k in one) == 1  # one item: one quarter
+
+
+def test_weighted_loss_is_the_mean_over_the_weighted_elements_of_each_item():
+    x, cond = torch.randn(4, 3, 5), torch.randn(4, 3, 5)
+    off = torch.randn(4, 3, 5)
+    weight = (torch.rand(4, 3, 5, generator=torch.Generator().manual_seed(2)) > 0.4).float()
+    weight[3] = 0  # an item with nothing scored adds 0, not NaN
+    obj = FlowObjective(FlowConfig(loss="x"))
+    loss, _ = obj.loss(lambda z, t, c: x + off, x, cond, torch.Generator().manual_seed(0), weight)
+    sq = off.pow(2)
+    per_item = [sq[i][weight[i] > 0].mean().item() if weight[i].any() else 0.0 for i in range(4)]
+    assert loss.item() == pytest.approx(sum(per_item) / 4, rel=1e-5)
+    ones, _ = obj.loss(lambda z, t, c: x + off, x, cond, torch.Generator().manual_seed(0),
+                       torch.ones(4, 3, 5))
+    plain, _ = obj.loss(lambda z, t, c: x + off, x, cond, torch.Generator().manual_seed(0))
+    assert ones.item() == pytest.approx(plain.item(), rel=1e-6)
+    # what the prediction does at a weight-0 element changes nothing
+    spoiled = (x + off).masked_fill(weight == 0, 1e3)
+    same, _ = obj.loss(lambda z, t, c: spoiled, x, cond, torch.Generator().manual_seed(0), weight)
+    assert same.item() == pytest.approx(loss.item(), rel=1e-6)

@@ -379,3 +379,32 @@ def test_tilt_flags_reach_the_data_config():
     assert cfg.tilt_prob == 0.5 and cfg.tilt_db_per_octave == (-3.0, 5.0)
     with pytest.raises(ValueError, match="tilt_prob"):
         data_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--tilt", "2"]))
+
+
+def test_hole_floor_leaves_encoder_holes_out_of_the_loss(data_dir, tmp_path):
+    from engine.training.cli import add_train_arguments, data_config_from_args
+
+    data = DataConfig(folders=(str(data_dir),), crop_s=1.5, val_files=1, seed=0, hole_floor=1e-4)
+    trainer = Trainer(None, _cfg(), data, tmp_path / "run", device="cpu")
+    clip = torch.tensor(synth_clip(1.5, seed=5), dtype=torch.float32)[None, None]  # (1, 1, S)
+    spec = torch.fft.rfft(clip)
+    freqs = torch.fft.rfftfreq(clip.shape[-1], 1 / 44100)
+    holey = torch.fft.irfft(spec.masked_fill((freqs > 14000) & (freqs < 18000), 0),
+                            n=clip.shape[-1])  # a band a lossy encoder dropped
+    clean = trainer.step([{"hr": clip, "lr": lowpass_t(clip)}])
+    dropped = trainer.step([{"hr": holey, "lr": lowpass_t(holey)}])
+    assert float(clean["data/hole_share"]) < 1e-3  # the synthetic clip's faint top bins
+    assert 0.1 < float(dropped["data/hole_share"]) < 0.25  # ~4 of 22 kHz, minus the edges
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--data", "d", "--out", "o", "--hole-floor", "1e-4"])
+    assert data_config_from_args(args).hole_floor == 1e-4
+    inherited = data_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]),
+                                      data.recipe())
+    assert inherited.hole_floor == 1e-4  # a fine-tune goes on leaving holes out
+    with pytest.raises(ValueError, match="hole_floor"):
+        DataConfig(folders=("d",), hole_floor=-1)
+
+
+def lowpass_t(x: torch.Tensor, cutoff_hz: float = 8000.0) -> torch.Tensor:
+    return torch.tensor(lowpass(x.numpy(), cutoff_hz))
