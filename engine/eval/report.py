@@ -135,13 +135,17 @@ def target_table(rows: Sequence[dict[str, Any]]) -> list[str]:
                    "kept band vs input"], body)
 
 
+def _by_holes(rows: Sequence[dict[str, Any]], clean: bool) -> list[dict[str, Any]]:
+    """Rows whose reference is hole-free (clean) or has encoder holes; unmeasured ones left out."""
+    return [r for r in rows
+            if (v := r.get("ref_holes")) is not None and (v <= HOLE_FREE_MAX) == clean]
+
+
 def holes_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Mean LSD per condition on references with and without encoder holes (`ref_holes`)."""
-    shares = {r["file"]: r.get("ref_holes") for r in rows}  # None: band too narrow to count
-    if all(v is None for v in shares.values()):
+    if all(r.get("ref_holes") is None for r in rows):  # None: band too narrow to count
         return []
-    groups = [(label, [r for r in rows if (v := shares[r["file"]]) is not None
-                       and (v <= HOLE_FREE_MAX) == clean])
+    groups = [(label, _by_holes(rows, clean))
               for label, clean in (("hole-free", True), ("with holes", False))]
     return _group_table("references", [g for g in groups if g[1]],
                         _present(rows, "system", SYSTEMS))
@@ -243,6 +247,13 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], meta: dict[str, Any
         if holes:
             lines += ["## Encoder holes in the references", "", _holes_summary(rows), "",
                       *holes]
+            clean, holey = _by_holes(rows, True), _by_holes(rows, False)
+            clean_targets = target_table(clean) if holey else []
+            if clean_targets:
+                files = len({r["file"] for r in clean})
+                lines += ["", f"The targets on the {files} hole-free references alone (the "
+                          "genuinely full-band ones; a system that fills a band the encoder "
+                          "emptied is scored down on the others):", "", *clean_targets]
     if figures:
         lines += ["## Examples", "",
                   "Input (sinc-resampled to 44.1 kHz), the restorations and the reference, "

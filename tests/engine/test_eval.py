@@ -170,3 +170,21 @@ def test_target_table_does_not_round_a_miss_up_to_the_target():
             for s, v in (("sinc", 4.281), ("dsp", 1.453), ("model", 1.298))]
     line = next(r for r in target_table(rows) if r.startswith("| 8k"))
     assert "| 69.7 % | ≥ 70 % | **no** |" in line  # 1 - 1.298 / 4.281 = 69.68 %
+
+
+def test_report_adds_the_targets_on_hole_free_references(tmp_path) -> None:
+    from engine.eval.report import write_report
+
+    rows = [{"file": f, "ref_holes": h, "category": "speech", "condition": "8k", "system": s,
+             "lsd": v * (1.0 if f == "clean" or s == "sinc" else 1.5), "lsd_low": 0.03,
+             "lsd_high": 2.0, "lsd_kept": 0.0, "elapsed_s": 0.1, "duration_s": 1.0, "rtf": 0.1,
+             "channels": 1, "cutoff_hz": 3800.0, "ref_cutoff_hz": 22050.0}
+            for f, h in (("clean", 0.0), ("holey", 0.2))
+            for s, v in (("sinc", 4.0), ("dsp", 1.5), ("model", 1.0))]
+    text = write_report(tmp_path / "r.md", rows, {}, [], []).read_text()
+    clean = text.split("The targets on the 1 hole-free references alone")[1]
+    assert "| 8k | 75.0 % | ≥ 70 % | yes |" in clean  # the holey file (62.5 %) left out
+    assert "| 8k | 68.8 % | ≥ 70 % | **no** |" in text  # both files: (75 + 62.5) / 2
+    only_clean = [r for r in rows if r["file"] == "clean"]
+    assert "hole-free references alone" not in write_report(
+        tmp_path / "c.md", only_clean, {}, [], []).read_text()
