@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 POWER_FLOOR = 1e-8  # clamp before log10, as AP-BWE
 SILENT_ENERGY = 1e-20  # a reference frame with windowed energy at or below this is skipped
+# where encoder holes in a reference are counted (the eval caps the top at the reference's own
+# band limit): the band every input condition regenerates
+HOLES_BAND_HZ = (10000.0, 20000.0)
+HOLE_FREE_MAX = 0.01  # a reference with at most this share of holes there counts as clean
 
 
 def lsd(ref: Any, est: Any, sample_rate: int = 44100, n_fft: int = 2048, hop: int = 512,

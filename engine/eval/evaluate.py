@@ -41,7 +41,7 @@ from engine.audio.files import AUDIO_SUFFIXES
 from engine.audio.io import AudioInputError, load, resample
 from engine.config import SAMPLE_RATE
 from engine.eval.baselines import sbr_upsample, sinc_upsample
-from engine.metrics import hole_share, lsd, lsd_bands
+from engine.metrics import HOLES_BAND_HZ, hole_share, lsd, lsd_bands
 from engine.pipeline import Restorer
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ MIN_REFERENCE_S = 0.5  # shorter references are skipped: too few STFT frames to 
 LOWPASS_TAPS = 2047  # MP3-like low-pass: Kaiser FIR, ~110 Hz transition, ~80 dB stop band
 LOWPASS_BETA = 8.0
 NYQUIST_HZ = SAMPLE_RATE / 2
-HOLES_BAND_HZ = (10000.0, 20000.0)  # where encoder holes in a reference are counted (its
-#   own band limit caps the top): the band every input condition regenerates
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,13 @@ import numpy as np
 
 from engine.config import SAMPLE_RATE
 from engine.eval.evaluate import CONDITIONS, FULL_BAND_MIN_HZ, SYSTEMS, Example
-from engine.metrics import lsd_bands
+from engine.metrics import HOLE_FREE_MAX, lsd_bands
 
 log = logging.getLogger(__name__)
 
 SYSTEM_LABELS = {"sinc": "sinc", "dsp": "DSP (SBR)", "model": "model"}
 TARGETS = {"8k": 70.0, "16k": 70.0, "22.05k": 65.0, "lp16k": 60.0}  # % below sinc (issue 5)
 KEPT_BAND_MAX = 0.05  # LSD below the cutoff that counts as "untouched"
-HOLE_FREE_MAX = 0.01  # a reference with at most this share of encoder holes counts as clean
 PLOT_N_FFT, PLOT_HOP = 2048, 512  # the metric's STFT
 PLOT_RANGE_DB = 100.0  # colour scale: the reference's peak down to this much below it
 PLOT_MAX_FRAMES = 480  # frames are max-pooled down to at most this many columns

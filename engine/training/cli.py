@@ -181,8 +181,11 @@ def run_train(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(f"loss {ev.metrics['loss/flow']:.4f} "
                                     f"{ev.metrics['perf/steps_per_s']:.2f} it/s", refresh=True)
             elif ev.kind == "val" and dist_info.is_main:
+                clean = ev.metrics.get("val/clean/lsd")
                 bar.write(f"step {ev.step}: val LSD {ev.metrics['val/lsd']:.3f} "
-                          f"(sinc {ev.metrics['val/lsd_sinc']:.3f})", file=sys.stderr)
+                          f"(sinc {ev.metrics['val/lsd_sinc']:.3f})"
+                          + (f", hole-free references {clean:.3f}" if clean is not None else ""),
+                          file=sys.stderr)
             elif ev.kind == "done" and dist_info.is_main and dist_info.active:
                 same = ev.metrics["ddp/ranks_identical"] == 1.0
                 bar.write("ranks hold identical weights" if same else "RANKS DIVERGED",
