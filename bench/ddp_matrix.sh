@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -66,6 +66,13 @@ outer)  # compile(DDP(net)) with 256 MB buckets: ~5 graph pieces, all-reduce ove
     run "${g}gpu-outer-bucket256-graphs" "$g" --compile --bucket-mb 256 \
       --compile-mode reduce-overhead
     run "${g}gpu-outer-bucket256" "$g" --compile --bucket-mb 256
+  done
+  ;;
+batch64)  # weak scaling at 64 crops a GPU (the figures are at 32): CUDA graphs, outer
+  run 1gpu-cudagraphs-b64 1 --compile --compile-mode reduce-overhead --batch 64
+  for g in 2 4; do
+    [ "$g" -le "$gpus" ] && run "${g}gpu-outer-bucket256-graphs-b64" "$g" --compile \
+      --bucket-mb 256 --compile-mode reduce-overhead --batch 64
   done
   ;;
 mfu)  # one GPU: clip + AdamW compiled (Inductor's foreach kernels) instead of the fused kernel
