@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from engine.config import HOP_SAMPLES, SAMPLE_RATE
+from engine.metrics import HOLE_FREE_MAX, HOLES_BAND_HZ, hole_share
 from engine.training.corpus import AudioCache, FileEntry
 from engine.training.dataconfig import DataConfig
 from engine.training.degrade import Degrader, device_rows
@@ -207,6 +208,18 @@ class ValItem:
     cutoff_hz: float  # 4000 / 8000 / 11025 (for "resample": the low rate's Nyquist)
     path: str
     start_s: float
+    # at most HOLE_FREE_MAX of hr's 10-20 kHz bins are encoder holes; None: measured here
+    hole_free: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.hole_free is None:
+            object.__setattr__(self, "hole_free", is_hole_free(self.hr))
+
+
+def is_hole_free(ref: np.ndarray) -> bool:
+    """Whether a reference has at most HOLE_FREE_MAX encoder holes (`metrics.hole_share`)."""
+    share = hole_share(ref, *HOLES_BAND_HZ)
+    return bool(np.isfinite(share) and share <= HOLE_FREE_MAX)
 
 
 class ValidationSet:
@@ -257,10 +270,12 @@ class ValidationSet:
                     log.info("validation: silent crop of %s at %d skipped", entry.path, start)
                     continue
                 hr = _level(hr, rms_db, cfg.target_rms_db)
+                clean = is_hole_free(hr)  # once per crop, not per cutoff or validation
                 for cutoff in cutoffs_hz:
                     rng = np.random.default_rng([cfg.seed, n_crops, round(cutoff)])
                     lr = degrader.apply(hr, family, float(cutoff), rng).lr
-                    items.append(ValItem(hr, lr, float(cutoff), entry.path, start / SAMPLE_RATE))
+                    items.append(ValItem(hr, lr, float(cutoff), entry.path, start / SAMPLE_RATE,
+                                         clean))
                 n_crops += 1
         log.info("validation set: %d crops x %d cutoffs", n_crops, len(cutoffs_hz))
         return cls(items)

@@ -9,7 +9,7 @@ import torch
 
 from engine.audio.cutoff import detect_cutoff
 from engine.config import SAMPLE_RATE, SamplerConfig
-from engine.metrics import HOLE_FREE_MAX, HOLES_BAND_HZ, hole_share, lsd_bands
+from engine.metrics import lsd_bands
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, sample
 from engine.training.data import ValidationSet
@@ -30,7 +30,6 @@ def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
     model.net.eval()
     scores: dict[str, list[float]] = defaultdict(list)
     by_cutoff: dict[float, list[int]] = defaultdict(list)
-    clean_refs: dict[int, bool] = {}  # id of a reference array -> hole-free (items share them)
     for i, item in enumerate(val_set.items):
         by_cutoff[float(item.cutoff_hz)].append(i)
     for cutoff, idx in sorted(by_cutoff.items()):
@@ -45,20 +44,12 @@ def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
             out = model.codec.decode(z, length=lr.shape[-1], keep=lr, cutoff_hz=detected)
             out_np = out[:, 0].float().cpu().numpy()
             for it, restored in zip(items, out_np, strict=True):
-                clean = _hole_free(it.hr, clean_refs)
                 for est, suffix in ((restored, ""), (it.lr, "_sinc")):
                     for name, value in lsd_bands(it.hr, est, detected).items():
                         scores[f"val/{name}{suffix}"].append(value)
                         scores[f"val/{name}{suffix}@{cutoff:.0f}"].append(value)
-                        if clean:
+                        if it.hole_free:
                             scores[f"val/clean/{name}{suffix}"].append(value)
     model.net.train(was_training)
     return {k: float(np.nanmean(v)) for k, v in scores.items()}
 
-
-def _hole_free(ref: np.ndarray, seen: dict[int, bool]) -> bool:
-    """Whether a validation reference has at most HOLE_FREE_MAX encoder holes (memoised)."""
-    if id(ref) not in seen:
-        share = hole_share(ref, *HOLES_BAND_HZ)
-        seen[id(ref)] = bool(np.isfinite(share) and share <= HOLE_FREE_MAX)
-    return seen[id(ref)]
