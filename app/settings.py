@@ -29,9 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
     "processing/steps": 8,  # = engine SamplerConfig.steps (not imported: keeps torch out)
     "processing/solver": "euler",
-    # start from the DSP estimate for every input cut off at or below 9 kHz (the engine's
-    # SamplerConfig.prior_min_flatness = 0); False: the engine's default, which does so only
-    # for noise-like inputs
+    # start from the DSP estimate for every input (the engine's SamplerConfig with
+    # prior_min_flatness = 0 and prior_skip_one_shots off); False: the engine's default, which
+    # leaves out one-shots, and inputs cut off at or below 6 kHz unless noise-like
     "processing/warm_start": False,
     # above the cutoff, keep input that is louder than the generated band (= the engine's
     # PipelineConfig.keep_louder_input); False: generate over everything above the cutoff

@@ -51,14 +51,17 @@ def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prior-t", type=float, default=SamplerConfig.prior_t,
                    help="warm start: begin at this t from the DSP (SBR) estimate; 0 = always "
                         f"from noise (default {SamplerConfig.prior_t:g})")
-    p.add_argument("--prior-max-cutoff", type=float, default=SamplerConfig.prior_max_cutoff_hz,
-                   metavar="HZ", help="warm start only for inputs cut off at or below this "
-                                      f"(default {SamplerConfig.prior_max_cutoff_hz:g})")
+    p.add_argument("--prior-flatness-below", type=float,
+                   default=SamplerConfig.prior_flatness_below_hz, metavar="HZ",
+                   help="inputs cut off at or below this start warm only when noise-like "
+                        f"(default {SamplerConfig.prior_flatness_below_hz:g}); above it, all do")
     p.add_argument("--prior-min-flatness", type=float,
                    default=SamplerConfig.prior_min_flatness, metavar="F",
-                   help="... and whose kept band's top octave is at least this noise-like "
-                        "(spectral flatness; 0: every such input; default "
-                        f"{SamplerConfig.prior_min_flatness:g})")
+                   help="... noise-like: the kept band's top octave has at least this spectral "
+                        f"flatness (0: every input; default {SamplerConfig.prior_min_flatness:g})")
+    p.add_argument("--warm-one-shots", action="store_true",
+                   help="warm-start one-shots too (a struck or plucked sound dying away, e.g. a "
+                        "drum sample; by default they start from noise)")
     p.add_argument("--guidance", type=float, default=SamplerConfig.guidance,
                    help="classifier-free guidance weight (1: off; > 1 needs a model trained "
                         "with --cond-drop; runs the network twice per step)")
@@ -82,8 +85,9 @@ def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any
 
     sampler = SamplerConfig(steps=args.steps, solver=args.solver,
                             guidance=args.guidance, prior_t=args.prior_t,
-                            prior_max_cutoff_hz=args.prior_max_cutoff,
-                            prior_min_flatness=args.prior_min_flatness, seed=args.seed)
+                            prior_flatness_below_hz=args.prior_flatness_below,
+                            prior_min_flatness=args.prior_min_flatness,
+                            prior_skip_one_shots=not args.warm_one_shots, seed=args.seed)
     return Restorer(model, sampler, PipelineConfig(
         keep_louder_input=not args.replace_above_cutoff, phase_iters=args.phase_iters,
         transition_hz=args.transition_hz, **pipeline), device)
@@ -161,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _report(r: UpsampleResult) -> None:
     note = "" if r.generated else " (already full-band: resampled only)"
     if r.warm_start:
-        note += ", warm start from the DSP estimate (noise-like input)"
+        note += ", warm start from the DSP estimate"
     if r.clipped_samples:
         n = r.clipped_samples
         note += (f"; {n} sample{'s' if n > 1 else ''} beyond full scale clipped "
@@ -240,8 +244,11 @@ def _eval_command_line(args: argparse.Namespace) -> str:
     words = [*map(str, args.folders), "--model", args.model, "--baselines", *args.baselines,
              "--conditions", *args.conditions, "--steps", str(args.steps), "--solver",
              args.solver, "--seed", str(args.seed), "--examples", str(args.examples),
-             "--prior-t", str(args.prior_t), "--prior-max-cutoff", f"{args.prior_max_cutoff:g}",
+             "--prior-t", str(args.prior_t),
+             "--prior-flatness-below", f"{args.prior_flatness_below:g}",
              "--prior-min-flatness", f"{args.prior_min_flatness:g}"]
+    if args.warm_one_shots:
+        words.append("--warm-one-shots")
     if args.seconds:
         words += ["--seconds", f"{args.seconds:g}"]
     if args.max_files:

@@ -108,23 +108,25 @@ class SamplerConfig:
     # > 0: warm start. Integrate from t = prior_t, where z = prior_t * prior + (1 - prior_t) *
     # noise with the prior a DSP estimate (the pipeline's: spectral band replication), not
     # from pure noise at t = 0 (SDEdit, Meng et al. 2022). Same steps, over a shorter path.
-    # Everywhere it loses to starting from noise with jatsr-medium-v5 (eleventh session; 24 held-out
-    # files: 8k / 16k LSD 1.395 / 1.109 at 0.85 against 1.337 / 1.043), but on noise-like
-    # inputs it wins on every set measured, so by default the pipeline warm-starts only
-    # those (`prior_min_flatness`; docs/training_log.md, eleventh session). 0: from noise.
+    # Which inputs start warm (docs/training_log.md, eleventh and fourteenth sessions): with
+    # jatsr-medium-v7 the warm start gains on inputs cut off at 7-16 kHz on three sets (speech,
+    # music, effects) except one-shot drum and guitar samples, and loses below ~4 kHz except on
+    # noise-like inputs. 0: always from noise.
     prior_t: float = WARM_START_T
-    # ... only for inputs whose detected cutoff is at most this (the pipeline decides per file):
-    # 9 kHz keeps it for 8 / 16 kHz files and not for 22.05 kHz files or 16 kHz low-passes
-    # (small-v3, all inputs: 1.133 with 12 kHz, 1.114 with 9 kHz)
-    prior_max_cutoff_hz: float = 9000.0
-    # ... and whose kept band's top octave is at least this noise-like
-    # (`engine.audio.flatness.band_flatness`; 0: every input below the cutoff limit)
+    # Inputs cut off at or below this start warm only when their kept band's top octave is at
+    # least `prior_min_flatness` noise-like (`engine.audio.flatness.band_flatness`; 0: all of
+    # them); those cut off above it, all of them. 16 kHz files (cut at ~7.3-8 kHz) are above,
+    # 8 kHz ones (~3.8 kHz) below.
+    prior_flatness_below_hz: float = 6000.0
     prior_min_flatness: float = 0.3
+    # One-shots (`engine.audio.oneshot`: a struck or plucked sound that starts at its loudest
+    # and dies away) always start from noise.
+    prior_skip_one_shots: bool = True
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, "steps", "must be >= 1")
-        _check(0 < self.prior_max_cutoff_hz <= 22050, "prior_max_cutoff_hz",
-               "must be in (0, 22050] Hz")
+        _check(0 <= self.prior_flatness_below_hz <= 22050, "prior_flatness_below_hz",
+               "must be in [0, 22050] Hz")
         _check(self.solver in ("euler", "heun"), "solver", "must be 'euler' or 'heun'")
         _check(self.guidance >= 0, "guidance", "must be >= 0")
         _check(0 <= self.prior_t < 1, "prior_t", "must be in [0, 1)")
@@ -133,15 +135,22 @@ class SamplerConfig:
     def wants_flatness(self, cutoff_hz: float) -> bool:
         """Whether `for_input` needs the input's flatness to decide (measure it only then)."""
         return self.prior_t > 0 and self.prior_min_flatness > 0 \
-            and cutoff_hz <= self.prior_max_cutoff_hz
+            and cutoff_hz <= self.prior_flatness_below_hz
 
-    def for_input(self, cutoff_hz: float, flatness: float | None = None) -> SamplerConfig:
+    def wants_one_shot(self) -> bool:
+        """Whether `for_input` needs to know if the input is a one-shot."""
+        return self.prior_t > 0 and self.prior_skip_one_shots
+
+    def for_input(self, cutoff_hz: float, flatness: float | None = None,
+                  one_shot: bool | None = None) -> SamplerConfig:
         """The settings for an input band-limited at `cutoff_hz` whose kept band has
-        `flatness` (None: unknown): a warm start only at or below `prior_max_cutoff_hz` and,
-        unless `prior_min_flatness` is 0, at or above that flatness."""
-        if self.prior_t > 0 and (cutoff_hz > self.prior_max_cutoff_hz or (
-                self.prior_min_flatness > 0
-                and (flatness is None or flatness < self.prior_min_flatness))):
+        `flatness` and which `one_shot` is or is not (None: unknown, which counts against a
+        warm start where the settings need to know)."""
+        if self.prior_t <= 0:
+            return self
+        if (self.wants_one_shot() and (one_shot is None or one_shot)) or (
+                self.wants_flatness(cutoff_hz)
+                and (flatness is None or flatness < self.prior_min_flatness)):
             return dataclasses.replace(self, prior_t=0.0)
         return self
 
@@ -149,10 +158,16 @@ class SamplerConfig:
         """Where sampling starts, in words (eval and benchmark reports)."""
         if self.prior_t <= 0:
             return "from noise"
-        gate = (f" whose kept band's top octave has a spectral flatness of at least "
-                f"{self.prior_min_flatness:g}" if self.prior_min_flatness > 0 else "")
-        return (f"warm start from SBR at t = {self.prior_t:g} for inputs cut off at or below "
-                f"{self.prior_max_cutoff_hz:g} Hz{gate}, else from noise")
+        text = f"warm start from SBR at t = {self.prior_t:g}"
+        gated = self.prior_min_flatness > 0 and self.prior_flatness_below_hz > 0
+        if gated:
+            text += (f" (inputs cut off at or below {self.prior_flatness_below_hz:g} Hz only if "
+                     f"their kept band's top octave has a spectral flatness of at least "
+                     f"{self.prior_min_flatness:g})")
+        if self.prior_skip_one_shots:
+            text += ", except one-shots (a struck or plucked sound dying away)"
+        return text + ("; else from noise" if gated or self.prior_skip_one_shots
+                       else " for every input")
 
     def timesteps(self) -> list[float]:
         """Uniform grid prior_t = t_0 < ... < t_steps = 1."""

@@ -32,6 +32,7 @@ from engine.audio.io import (
     resample,
     resampled_length,
 )
+from engine.audio.oneshot import is_one_shot, is_one_shot_file
 from engine.config import OUTPUT_RATES, SAMPLE_RATE, PipelineConfig, SamplerConfig
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, iter_sample
@@ -202,16 +203,23 @@ class Restorer:
         out = out[:, 0].float().cpu().numpy().reshape(len(chunks), ch, length)  # (K, Ch, L)
         yield -1, out
 
-    def sampler_for(self, cutoff_hz: float, flatness: Callable[[], float | None]
-                    ) -> SamplerConfig:
-        """The sampler settings for one input: `flatness` is measured only when they depend
-        on it (a warm start gated by `SamplerConfig.prior_min_flatness`)."""
-        if not self.sampler.wants_flatness(cutoff_hz):
+    def sampler_for(self, cutoff_hz: float, flatness: Callable[[], float | None],
+                    one_shot: Callable[[], bool]) -> SamplerConfig:
+        """The sampler settings for one input: `flatness` and `one_shot` are measured only
+        when they decide (`SamplerConfig.wants_flatness`, `wants_one_shot`)."""
+        if cutoff_hz >= FULL_BAND_HZ:  # nothing to generate
             return self.sampler.for_input(cutoff_hz)
-        value = flatness()
-        log.info("kept band's top octave: flatness %s", "unknown" if value is None
-                 else f"{value:.2f}")
-        return self.sampler.for_input(cutoff_hz, value)
+        value = None
+        if self.sampler.wants_flatness(cutoff_hz):
+            value = flatness()
+            log.info("kept band's top octave: flatness %s", "unknown" if value is None
+                     else f"{value:.2f}")
+        shot = None
+        if self.sampler.for_input(cutoff_hz, value, False).prior_t > 0 \
+                and self.sampler.wants_one_shot():
+            shot = one_shot()
+            log.info("one-shot (struck or plucked sound): %s", "yes" if shot else "no")
+        return self.sampler.for_input(cutoff_hz, value, shot)
 
     def iter_restore(self, blocks: Iterable[np.ndarray], total: int, channels: int,
                      cutoff_hz: float, sink: Callable[[np.ndarray], None],
@@ -263,7 +271,8 @@ class Restorer:
             raise ValueError("audio contains NaN or Inf samples")
         x = resample(audio, sample_rate, SAMPLE_RATE)
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff(audio, sample_rate), sample_rate)
-        sampler = self.sampler_for(cutoff, lambda: band_flatness(audio, sample_rate, cutoff))
+        sampler = self.sampler_for(cutoff, lambda: band_flatness(audio, sample_rate, cutoff),
+                                   lambda: is_one_shot(audio, sample_rate))
         pieces: list[np.ndarray] = []
         for p in self.iter_restore([x], x.shape[1], x.shape[0], cutoff, pieces.append,
                                    sampler):
@@ -294,7 +303,8 @@ class Restorer:
         in_path, out_path = Path(in_path), Path(out_path)
         info = probe(in_path)
         cutoff = self._cutoff(cutoff_hz, lambda: detect_cutoff_file(in_path), info.sample_rate)
-        sampler = self.sampler_for(cutoff, lambda: band_flatness_file(in_path, cutoff))
+        sampler = self.sampler_for(cutoff, lambda: band_flatness_file(in_path, cutoff),
+                                   lambda: is_one_shot_file(in_path))
         # a full-band file asked for at its own rate is passed through as it is, not via 44.1
         work_rate = out_rate if cutoff >= FULL_BAND_HZ and info.sample_rate == out_rate \
             else SAMPLE_RATE

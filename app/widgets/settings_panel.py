@@ -74,10 +74,10 @@ class SettingsPanel(QWidget):
         self.solver_combo.currentTextChanged.connect(self._on_solver_combo_changed)
         self.warm_start = self._setting_box(
             "Always warm start from the DSP estimate", "processing/warm_start",
-            "For inputs cut off at 9 kHz or below, the model refines a spectral-band-replication "
-            "estimate instead of starting from noise. Off, it does so only for noise-like inputs "
-            "(rain, fire, crowds, breathy voices), where that measures closer to the original; "
-            "on, for every such input")
+            "The model refines a spectral-band-replication estimate instead of starting from "
+            "noise. Off, it does so where that measures closer to the original: inputs cut off "
+            "above 6 kHz except one-shots (a drum hit, a strum), and lower ones only when "
+            "noise-like (rain, fire, crowds, breathy voices); on, for every input")
         self.keep_louder = self._setting_box(
             "Keep input content above the cutoff", "processing/keep_louder_input",
             "Where the input is louder than the generated band above the cutoff (content a lossy "

@@ -63,9 +63,10 @@ class RealEngine:
     def restorer(self, model: Any, request: JobRequest) -> RestorerLike:
         import engine
 
-        # the box on: every input at or below the cutoff limit; off: the default, which starts
-        # from the DSP estimate only for noise-like inputs
-        extra = {"prior_min_flatness": 0.0} if request.warm_start else {}
+        # the box on: every input; off: the default, which leaves out one-shots, and inputs
+        # cut off at or below 6 kHz unless noise-like
+        extra = {"prior_min_flatness": 0.0, "prior_skip_one_shots": False} \
+            if request.warm_start else {}
         sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver, **extra)
         pipeline = engine.PipelineConfig(keep_louder_input=request.keep_louder_input)
         return engine.Restorer(model, sampler, pipeline,

@@ -247,7 +247,7 @@ def _evaluate_reference(f: EvalFile, ref: np.ndarray, cfg: EvalConfig,
         outputs: dict[str, np.ndarray] = {}
         for system in cfg.systems:
             start = time.perf_counter()
-            out, system_cutoff_hz = _run_system(system, lr, cond.sample_rate, restorer)
+            out, system_cutoff_hz, warm = _run_system(system, lr, cond.sample_rate, restorer)
             elapsed_s = time.perf_counter() - start
             outputs[system] = out
             scores = lsd_bands(ref, out, split_hz)
@@ -263,6 +263,7 @@ def _evaluate_reference(f: EvalFile, ref: np.ndarray, cfg: EvalConfig,
                 "channels": int(ref.shape[0]), "duration_s": round(duration_s, 3),
                 **{k: _finite_or_none(v) for k, v in scores.items()},
                 "elapsed_s": round(elapsed_s, 4), "rtf": round(elapsed_s / duration_s, 4),
+                "warm_start": warm,
             })
         if example_condition == name:
             examples.append(Example(f, name, split_hz, ref, outputs))
@@ -270,12 +271,13 @@ def _evaluate_reference(f: EvalFile, ref: np.ndarray, cfg: EvalConfig,
 
 
 def _run_system(system: str, lr: np.ndarray, sample_rate: int, restorer: Restorer | None
-                ) -> tuple[np.ndarray, float | None]:
-    """One system's 44.1 kHz output `(Ch, S)` and the cutoff it used (None: it uses none)."""
+                ) -> tuple[np.ndarray, float | None, bool | None]:
+    """One system's 44.1 kHz output `(Ch, S)`, the cutoff it used (None: it uses none) and,
+    for the model, whether it started from the DSP estimate (None for the baselines)."""
     if system == "sinc":
-        return sinc_upsample(lr, sample_rate), None
+        return sinc_upsample(lr, sample_rate), None, None
     if system == "dsp":
-        return sbr_upsample(lr, sample_rate)
+        return *sbr_upsample(lr, sample_rate), None
     if restorer is None:
         raise ValueError("no model to evaluate")
     last = None
@@ -283,7 +285,7 @@ def _run_system(system: str, lr: np.ndarray, sample_rate: int, restorer: Restore
         last = progress
     if last is None or last.result is None or last.result.audio is None:
         raise RuntimeError("the pipeline returned no audio")
-    return last.result.audio, last.result.cutoff_hz
+    return last.result.audio, last.result.cutoff_hz, last.result.warm_start
 
 
 def _warm_up(restorer: Restorer) -> None:

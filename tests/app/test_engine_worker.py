@@ -250,8 +250,10 @@ def test_real_engine_sampler_follows_the_warm_start_setting() -> None:
     warm = RealEngine().restorer(model, dataclasses.replace(request(), warm_start=True))
     assert warm.sampler.prior_t == auto.sampler.prior_t == WARM_START_T > 0
     assert warm.sampler.prior_min_flatness == 0.0 < auto.sampler.prior_min_flatness
-    assert auto.sampler.for_input(3800.0, 0.1).prior_t == 0.0  # tonal: from noise
+    assert auto.sampler.for_input(3800.0, 0.1, False).prior_t == 0.0  # tonal: from noise
+    assert auto.sampler.for_input(10000.0, None, True).prior_t == 0.0  # one-shot: from noise
     assert warm.sampler.for_input(3800.0, 0.1).prior_t == WARM_START_T  # the box: always
+    assert warm.sampler.for_input(10000.0, None, True).prior_t == WARM_START_T
     assert (auto.sampler.steps, auto.sampler.solver) == (4, "euler")
     assert warm.pipeline.keep_louder_input is True  # the engine's default
     replacing = RealEngine().restorer(model, dataclasses.replace(request(),

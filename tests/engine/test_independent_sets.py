@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from tests.engine.conftest import lowpass
@@ -70,3 +71,30 @@ def test_picks_only_untrained_full_band_files_spread_per_category(tmp_path, monk
     music = sorted(p.name.rsplit("_", 1)[1] for p in (tmp_path / "out" / "music").iterdir())
     assert "f05dull.flac" not in music and "f04.flac" in music
     assert not (tmp_path / "out" / "speech").exists()
+
+
+def test_a_second_set_leaves_out_the_first_and_the_excluded(tmp_path, monkeypatch, capsys):
+    mod = _load()
+    rows = [{"member": f"{cat}/pkg/f{i:02d}.flac", "shard": "train-000", "licence": "GPL-2",
+             "duration_s": 3.0} for cat in ("effects", "instruments", "music") for i in range(40)]
+    _corpus(tmp_path / "all", rows)
+    _corpus(tmp_path / "gpl3", rows[:1])
+    held = tmp_path / "val" / "music" / "pkg"  # a validation split keeps the corpus's paths
+    held.mkdir(parents=True)
+    (held / "f09.flac").write_bytes(b"")  # else the 3rd pick
+    base = ["x", str(tmp_path / "all"), str(tmp_path / "gpl3")]
+    monkeypatch.setattr(sys, "argv", [*base, str(tmp_path / "one")])
+    mod.main()
+    monkeypatch.setattr(sys, "argv", [*base, str(tmp_path / "two"), "--per-category", "10",
+                                      "--offset", "0.5", "--exclude", str(tmp_path / "one"),
+                                      str(tmp_path / "val")])
+    mod.main()
+    assert "kept 30 files" in capsys.readouterr().out
+    for cat in ("effects", "instruments", "music"):
+        one = {p.name for p in (tmp_path / "one" / cat).iterdir()}
+        two = {p.name for p in (tmp_path / "two" / cat).iterdir()}
+        assert len(one) == 8 and len(two) == 10 and not one & two
+    assert "music_pkg_f09.flac" not in {p.name for p in (tmp_path / "two" / "music").iterdir()}
+    monkeypatch.setattr(sys, "argv", [*base, str(tmp_path / "bad"), "--offset", "1"])
+    with pytest.raises(SystemExit):
+        mod.main()

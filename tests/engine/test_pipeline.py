@@ -173,21 +173,47 @@ def test_warm_start_from_sbr_restores_the_high_band_and_keeps_the_low(tiny_model
     assert model["lsd_low"] <= 0.05
 
 
-def test_warm_start_skipped_above_its_cutoff_limit(tiny_model, training_clip):
+def test_flatness_gate_only_at_or_below_its_cutoff(tiny_model, training_clip):
     lr = lowpass(training_clip[: 3 * SAMPLE_RATE], 8000)
 
     def restore(cfg: SamplerConfig) -> np.ndarray:
         restorer = Restorer(tiny_model, cfg, PipelineConfig(chunk_s=3.0))
         *_, last = restorer.iter_array(lr[None], SAMPLE_RATE, cutoff_hz=8000)
+        assert last.result.warm_start is (cfg.prior_t > 0 and cfg.prior_flatness_below_hz < 8000)
         return last.result.audio[0]
 
     plain = restore(SamplerConfig(steps=2, prior_t=0.0))
-    limited = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=6000.0,
-                                    prior_min_flatness=0.0))
-    warm = restore(SamplerConfig(steps=2, prior_t=0.85, prior_max_cutoff_hz=9000.0,
-                                 prior_min_flatness=0.0))
-    np.testing.assert_array_equal(limited, plain)  # 8 kHz is above the limit: from noise
+    # flatness 1 is out of reach: inputs under the gate's cutoff all start from noise
+    gated = restore(SamplerConfig(steps=2, prior_t=0.85, prior_flatness_below_hz=9000.0,
+                                  prior_min_flatness=1.0, prior_skip_one_shots=False))
+    warm = restore(SamplerConfig(steps=2, prior_t=0.85, prior_flatness_below_hz=6000.0,
+                                 prior_min_flatness=1.0, prior_skip_one_shots=False))
+    np.testing.assert_array_equal(gated, plain)
     assert not np.array_equal(warm, plain)
+
+
+def test_the_default_starts_one_shots_from_noise(tiny_model, tmp_path):
+    import soundfile as sf
+
+    rng = np.random.default_rng(3)
+    rate, n = 16000, 2 * 16000
+    t = np.arange(n) / rate
+    hit = rng.standard_normal(n) * np.exp(-t / 0.15)  # a struck sound dying away
+    held = sum(0.1 / k * np.sin(2 * np.pi * 220 * k * t) for k in range(1, 30))  # sustained
+    restorer = Restorer(tiny_model, SamplerConfig(steps=2), PipelineConfig(chunk_s=1.0,
+                                                                          overlap_s=0.25))
+    for name, x in {"hit": 0.5 * hit, "held": held}.items():  # 16 kHz files: above 6 kHz
+        x = x.astype(np.float32)
+        *_, last = restorer.iter_array(x[None], rate, cutoff_hz=7500.0)
+        assert last.result.warm_start is (name == "held"), name
+        sf.write(tmp_path / f"{name}.wav", x, rate, subtype="FLOAT")
+        *_, last = restorer.iter_file(tmp_path / f"{name}.wav", tmp_path / f"{name}.out.wav",
+                                      cutoff_hz=7500.0)
+        assert last.result.warm_start is (name == "held"), name
+    anyway = Restorer(tiny_model, SamplerConfig(steps=2, prior_skip_one_shots=False),
+                      PipelineConfig(chunk_s=1.0, overlap_s=0.25))
+    *_, last = anyway.iter_array((0.5 * hit).astype(np.float32)[None], rate, cutoff_hz=7500.0)
+    assert last.result.warm_start  # --warm-one-shots
 
 
 def test_the_default_warm_starts_noise_like_inputs_only(tiny_model, tmp_path):

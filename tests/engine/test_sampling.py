@@ -76,41 +76,56 @@ def test_warm_start_begins_at_prior_t_from_the_prior():
         SamplerConfig(prior_t=1.0)
 
 
-def test_warm_start_only_below_its_cutoff_limit():
-    cfg = SamplerConfig(steps=4, prior_t=0.85, prior_max_cutoff_hz=9000.0, prior_min_flatness=0)
-    assert cfg.for_input(8000.0) is cfg and cfg.for_input(9000.0) is cfg
-    above = cfg.for_input(11025.0)
-    assert above.prior_t == 0.0 and above.steps == 4 and above.timesteps()[0] == 0.0
-    assert SamplerConfig(prior_t=0.0).for_input(4000.0, 0.9).prior_t == 0.0  # none unless asked
-    assert not cfg.wants_flatness(4000.0)  # no gate: nothing to measure
-    warm = SamplerConfig(prior_t=WARM_START_T, prior_min_flatness=0)  # the app's box
-    assert warm.for_input(3800.0).prior_t == 0.85 and warm.for_input(7600.0).prior_t > 0
-    assert warm.for_input(10475.0).prior_t == 0.0  # 22.05 kHz files (measured better)
-    assert warm.for_input(16000.0).prior_t == 0.0
+def test_warm_start_gates_by_flatness_only_at_low_cutoffs():
+    cfg = SamplerConfig(steps=4, prior_t=0.85, prior_flatness_below_hz=6000.0,
+                        prior_skip_one_shots=False)
+    assert cfg.wants_flatness(3800.0) and cfg.wants_flatness(6000.0)
+    assert not cfg.wants_flatness(7300.0)  # 16 kHz files: no flatness needed
+    assert cfg.for_input(7300.0) is cfg and cfg.for_input(16000.0, 0.01) is cfg
+    low = cfg.for_input(3800.0, 0.1)  # tonal 8 kHz file: from noise
+    assert low.prior_t == 0.0 and low.steps == 4 and low.timesteps()[0] == 0.0
+    assert cfg.for_input(3800.0, 0.3) is cfg  # noise-like: warm
+    assert SamplerConfig(prior_t=0.0).for_input(7300.0, 0.9, False).prior_t == 0.0
+    everywhere = SamplerConfig(prior_flatness_below_hz=22050.0, prior_skip_one_shots=False)
+    assert everywhere.for_input(16000.0, 0.1).prior_t == 0.0
+    assert everywhere.for_input(16000.0, 0.5).prior_t == WARM_START_T
+    warm = SamplerConfig(prior_min_flatness=0, prior_skip_one_shots=False)  # the app's box
+    assert not warm.wants_flatness(3800.0) and not warm.wants_one_shot()
+    assert warm.for_input(3800.0).prior_t == warm.for_input(16000.0).prior_t == WARM_START_T
 
 
-def test_the_default_warm_starts_only_noise_like_inputs():
-    cfg = SamplerConfig()  # prior_t 0.85, up to 9 kHz, flatness >= 0.3
+def test_the_default_warm_start():
+    cfg = SamplerConfig()  # prior_t 0.85; flatness >= 0.3 at or below 6 kHz; no one-shots
     assert cfg.prior_t == WARM_START_T and cfg.prior_min_flatness == 0.3
-    assert cfg.wants_flatness(3800.0) and not cfg.wants_flatness(10475.0)
-    assert cfg.for_input(3800.0, 0.45).prior_t == WARM_START_T  # fire, rain, hiss
-    assert cfg.for_input(3800.0, 0.3).prior_t == WARM_START_T
-    assert cfg.for_input(3800.0, 0.12).prior_t == 0.0  # tonal: from noise
-    assert cfg.for_input(3800.0, None).prior_t == 0.0  # unknown (too short, silent)
-    assert cfg.for_input(10475.0, 0.9).prior_t == 0.0  # above the cutoff limit
+    assert cfg.prior_flatness_below_hz == 6000.0 and cfg.wants_one_shot()
+    assert cfg.wants_flatness(3800.0) and not cfg.wants_flatness(7300.0)
+    assert cfg.for_input(3800.0, 0.45, False).prior_t == WARM_START_T  # fire, rain, hiss
+    assert cfg.for_input(3800.0, 0.3, False).prior_t == WARM_START_T
+    assert cfg.for_input(3800.0, 0.12, False).prior_t == 0.0  # tonal: from noise
+    assert cfg.for_input(3800.0, None, False).prior_t == 0.0  # unknown (too short, silent)
+    for cutoff in (7300.0, 10475.0, 16000.0):  # 16 / 22.05 kHz files, MP3 low-passes
+        assert cfg.for_input(cutoff, None, False).prior_t == WARM_START_T
+        assert cfg.for_input(cutoff, None, True).prior_t == 0.0  # a drum hit: from noise
+        assert cfg.for_input(cutoff).prior_t == 0.0  # not known to be no one-shot
+    assert cfg.for_input(3800.0, 0.9, True).prior_t == 0.0
     assert not SamplerConfig(prior_t=0.0).wants_flatness(3800.0)
+    assert not SamplerConfig(prior_t=0.0).wants_one_shot()
     with pytest.raises(ValueError, match="prior_min_flatness"):
         SamplerConfig(prior_min_flatness=1.5)
 
 
-def test_prior_cutoff_limit_must_be_positive():
-    with pytest.raises(ValueError, match="prior_max_cutoff_hz"):
-        SamplerConfig(prior_max_cutoff_hz=0.0)
+def test_prior_flatness_cutoff_must_be_in_band():
+    with pytest.raises(ValueError, match="prior_flatness_below_hz"):
+        SamplerConfig(prior_flatness_below_hz=-1.0)
+    with pytest.raises(ValueError, match="prior_flatness_below_hz"):
+        SamplerConfig(prior_flatness_below_hz=30000.0)
 
 
 def test_reports_say_where_sampling_starts():
     assert SamplerConfig(prior_t=0.0).describe_start() == "from noise"
     gated = SamplerConfig().describe_start()
-    assert gated.startswith("warm start from SBR at t = 0.85 for inputs cut off at or below "
-                            "9000 Hz") and "flatness of at least 0.3" in gated
-    assert "flatness" not in SamplerConfig(prior_min_flatness=0.0).describe_start()
+    assert gated.startswith("warm start from SBR at t = 0.85 (inputs cut off at or below "
+                            "6000 Hz only if") and "flatness of at least 0.3" in gated
+    assert "except one-shots" in gated and gated.endswith("else from noise")
+    box = SamplerConfig(prior_min_flatness=0.0, prior_skip_one_shots=False).describe_start()
+    assert "flatness" not in box and "one-shot" not in box and box.endswith("every input")
