@@ -196,6 +196,20 @@ def per_input_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     return _table(header, body)
 
 
+def warm_summary(rows: Sequence[dict[str, Any]]) -> str:
+    """How many of the model's inputs started from the DSP estimate, per condition ("" when
+    the rows do not say)."""
+    model = [r for r in rows if r["system"] == "model" and r.get("warm_start") is not None]
+    if not model:
+        return ""
+    parts = []
+    for cond in _present(model, "condition", list(CONDITIONS)):
+        picked = _select(model, condition=cond)
+        parts.append(f"{cond} {sum(r['warm_start'] for r in picked)} of {len(picked)}")
+    return ("the model started from the DSP estimate on " + ", ".join(parts)
+            + " inputs; from noise on the rest")
+
+
 def _header(meta: dict[str, Any], rows: Sequence[dict[str, Any]],
             skipped: Sequence[tuple[str, str]]) -> list[str]:
     files = {r["file"]: r for r in rows}
@@ -208,6 +222,9 @@ def _header(meta: dict[str, Any], rows: Sequence[dict[str, Any]],
     lines += [f"- **{k}**: {v}" for k, v in meta.items()]
     narrow = sorted(f for f, r in files.items() if r["ref_cutoff_hz"] < FULL_BAND_MIN_HZ)
     lines += [f"- **scored**: {len(files)} files ({data}); {len(skipped)} skipped"]
+    warm = warm_summary(rows)
+    if warm:
+        lines += [f"- **warm start**: {warm}"]
     if narrow:
         lines += [f"- **not full-band**: {len(narrow)} of {len(files)} references end below "
                   f"{FULL_BAND_MIN_HZ / 1000:g} kHz (their own detected band, see the per-input "

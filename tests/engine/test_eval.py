@@ -136,8 +136,12 @@ def test_cli_eval_with_a_model(eval_folder: Path, tmp_path: Path, tiny_model_pat
     for r in rows:
         if r["system"] == "model":
             assert r["lsd_kept"] <= 0.05 and r["elapsed_s"] > 0
+            assert isinstance(r["warm_start"], bool)
+        else:
+            assert r["warm_start"] is None
     report = (out / "report.md").read_text()
     assert "## Targets of the default-model issue" in report and tiny_model_path.stem in report
+    assert "- **warm start**: the model started from the DSP estimate on 8k " in report
 
 
 def test_cli_eval_needs_something_to_evaluate(eval_folder: Path, tmp_path: Path) -> None:
@@ -188,3 +192,17 @@ def test_report_adds_the_targets_on_hole_free_references(tmp_path) -> None:
     only_clean = [r for r in rows if r["file"] == "clean"]
     assert "hole-free references alone" not in write_report(
         tmp_path / "c.md", only_clean, {}, [], []).read_text()
+
+
+def test_report_counts_the_inputs_that_started_warm() -> None:
+    from engine.eval.report import warm_summary
+
+    def row(cond: str, system: str, warm: bool | None) -> dict:
+        return {"condition": cond, "system": system, "warm_start": warm}
+
+    rows = [row("8k", "model", False), row("8k", "model", True), row("8k", "sinc", None),
+            row("lp16k", "model", True), row("lp16k", "dsp", None)]
+    assert warm_summary(rows) == ("the model started from the DSP estimate on 8k 1 of 2, "
+                                  "lp16k 1 of 1 inputs; from noise on the rest")
+    assert warm_summary([row("8k", "sinc", None)]) == ""  # baselines only
+    assert warm_summary([{"condition": "8k", "system": "model"}]) == ""  # older results
