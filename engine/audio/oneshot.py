@@ -25,6 +25,7 @@ RANGE_DB = 50.0
 ATTACK_S = 0.05
 MIN_DECAY = 0.8
 MIN_DECAY_FRAMES = 8  # a decay shorter than 80 ms says nothing
+BLOCK_FRAMES = 1 << 16  # file reads
 MAX_SECONDS = 30.0  # longer recordings are not one-shots (and a file is not read to find out)
 
 
@@ -32,8 +33,16 @@ def envelope_shape(x: np.ndarray, sample_rate: int) -> tuple[float, float] | Non
     """(attack in seconds, decay) of `x` (Ch, S) or (S,): the time from the first active frame
     to the loudest, and minus the correlation of the level in dB with time from there to the
     last active frame (1: a steady fall). None when too short, silent or non-finite."""
-    x = np.asarray(x, np.float64)
-    power = np.square(x).mean(axis=0) if x.ndim == 2 else np.square(x)  # (S,): channels' mean
+    return _shape(_power(np.asarray(x)), sample_rate)
+
+
+def _power(x: np.ndarray) -> np.ndarray:
+    """Instantaneous power (S,) of `x` (Ch, S) or (S,), mean over channels, float64."""
+    return np.square(x, dtype=np.float64).mean(axis=0) if x.ndim == 2 \
+        else np.square(x, dtype=np.float64)
+
+
+def _shape(power: np.ndarray, sample_rate: int) -> tuple[float, float] | None:
     frame, hop = round(FRAME_S * sample_rate), round(HOP_S * sample_rate)
     if frame < 1 or power.shape[0] < frame + hop * MIN_DECAY_FRAMES:
         return None
@@ -51,19 +60,23 @@ def envelope_shape(x: np.ndarray, sample_rate: int) -> tuple[float, float] | Non
     return attack, float(-np.corrcoef(np.arange(tail.shape[0]), tail)[0, 1])
 
 
+def _verdict(shape: tuple[float, float] | None) -> bool:
+    return shape is not None and bool(shape[0] <= ATTACK_S and shape[1] >= MIN_DECAY)
+
+
 def is_one_shot(x: np.ndarray, sample_rate: int) -> bool:
     """Whether `x` (Ch, S) or (S,) is a one-shot (module doc); recordings longer than
     `MAX_SECONDS` never are."""
     if x.shape[-1] > MAX_SECONDS * sample_rate:
         return False
-    shape = envelope_shape(x, sample_rate)
-    return shape is not None and bool(shape[0] <= ATTACK_S and shape[1] >= MIN_DECAY)
+    return _verdict(envelope_shape(x, sample_rate))
 
 
 def is_one_shot_file(path: str | os.PathLike[str]) -> bool:
-    """`is_one_shot` of a file; one longer than `MAX_SECONDS` is not read."""
+    """`is_one_shot` of a file, read in blocks (memory: one float64 per frame, not per sample
+    and channel); a file longer than `MAX_SECONDS` is not read."""
     info = audio_io.probe(path)
     if info.frames > MAX_SECONDS * info.sample_rate:
         return False
-    audio, rate = audio_io.load(path)
-    return is_one_shot(audio, rate)
+    power = np.concatenate([_power(block) for block in audio_io.iter_blocks(path, BLOCK_FRAMES)])
+    return _verdict(_shape(power, info.sample_rate))

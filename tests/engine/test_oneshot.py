@@ -64,11 +64,17 @@ def test_files_are_read_only_when_short_enough(tmp_path, monkeypatch):
     sf.write(tmp_path / "long.wav", _hit(seconds=oneshot.MAX_SECONDS + 1), RATE)
     assert is_one_shot_file(tmp_path / "hit.wav") is True
     assert is_one_shot_file(tmp_path / "pad.wav") is False
+    stereo = np.stack([_hit(), _hit(seed=4)], axis=1)
+    sf.write(tmp_path / "hit2.wav", stereo, RATE)
+    assert is_one_shot_file(tmp_path / "hit2.wav") is True
+    monkeypatch.setattr(oneshot, "BLOCK_FRAMES", 1000)  # blocks joined: the same answer
+    assert is_one_shot_file(tmp_path / "hit2.wav") is True
+    assert is_one_shot_file(tmp_path / "pad.wav") is False
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("a long file was read")
 
-    monkeypatch.setattr(oneshot.audio_io, "load", refuse)
+    monkeypatch.setattr(oneshot.audio_io, "iter_blocks", refuse)
     assert is_one_shot_file(tmp_path / "long.wav") is False
     with pytest.raises(AssertionError):
         is_one_shot_file(tmp_path / "hit.wav")
