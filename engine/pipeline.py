@@ -215,8 +215,8 @@ class Restorer:
             log.info("kept band's top octave: flatness %s", "unknown" if value is None
                      else f"{value:.2f}")
         shot = None
-        if self.sampler.for_input(cutoff_hz, value, False).prior_t > 0 \
-                and self.sampler.wants_one_shot():
+        if self.sampler.wants_one_shot() \
+                and self.sampler.for_input(cutoff_hz, value, False).prior_t > 0:
             shot = one_shot()
             log.info("one-shot (struck or plucked sound): %s", "yes" if shot else "no")
         return self.sampler.for_input(cutoff_hz, value, shot)

@@ -40,8 +40,7 @@ def envelope_shape(x: np.ndarray, sample_rate: int) -> tuple[float, float] | Non
 
 def _power(x: np.ndarray) -> np.ndarray:
     """Instantaneous power (S,) of `x` (Ch, S) or (S,), mean over channels, float64."""
-    return np.square(x, dtype=np.float64).mean(axis=0) if x.ndim == 2 \
-        else np.square(x, dtype=np.float64)
+    return np.square(np.atleast_2d(x), dtype=np.float64).mean(axis=0)
 
 
 def _shape(power: np.ndarray, sample_rate: int) -> tuple[float, float] | None:

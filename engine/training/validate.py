@@ -52,4 +52,3 @@ def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
                             scores[f"val/clean/{name}{suffix}"].append(value)
     model.net.train(was_training)
     return {k: float(np.nanmean(v)) for k, v in scores.items()}
-
