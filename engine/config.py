@@ -73,6 +73,9 @@ class ModelConfig:
         return self.width // self.heads
 
 
+WARM_START_T = 0.85  # SamplerConfig.prior_t of a warm start (the app's option)
+
+
 @dataclass(frozen=True)
 class FlowConfig:
     """Flow-matching objective: z_t = t*x + (1-t)*eps, t=1 clean, the net predicts x."""
@@ -84,6 +87,12 @@ class FlowConfig:
     loss: LossForm = "v"  # "v": JiT velocity loss; "x": plain x-MSE
     v_clamp: float = 0.05  # v = (x - z_t) / max(1 - t, v_clamp)
     cond_drop_prob: float = 0.0  # classifier-free guidance: drop the LR condition in training
+    # Share of items trained on the warm start's path instead (`SamplerConfig.prior_t`): from
+    # z = bridge_t * prior + (1 - bridge_t) * eps, with the prior the SBR estimate of the item's
+    # LR input, straight to x, at t uniform in [bridge_t, 1) -- the states the sampler visits
+    # when it starts warm, which plain training never shows the network. 0: off.
+    bridge_prob: float = 0.0
+    bridge_t: float = WARM_START_T
 
     def __post_init__(self) -> None:
         _check(self.t_sampling in ("ushaped", "uniform", "logit_normal"), "t_sampling", "unknown")
@@ -91,9 +100,8 @@ class FlowConfig:
         _check(self.ushaped_a > 0, "ushaped_a", "must be positive")
         _check(0 < self.v_clamp < 1, "v_clamp", "must be in (0, 1)")
         _check(0 <= self.cond_drop_prob < 1, "cond_drop_prob", "must be in [0, 1)")
-
-
-WARM_START_T = 0.85  # SamplerConfig.prior_t of a warm start (the app's option)
+        _check(0 <= self.bridge_prob <= 1, "bridge_prob", "must be in [0, 1]")
+        _check(0 < self.bridge_t < 1, "bridge_t", "must be in (0, 1)")
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,19 @@ def velocity(x: torch.Tensor, z: torch.Tensor, t: torch.Tensor, clamp: float) ->
     return (x - z) / (1 - tb).clamp_min(clamp)
 
 
+def bridge(x: torch.Tensor, eps: torch.Tensor, prior: torch.Tensor, u: torch.Tensor,
+           t0: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """States on the warm start's path: (z, t) at t = t0 + (1 - t0) u for u (B,) in [0, 1).
+
+    The sampler's warm start begins at z0 = t0 * prior + (1 - t0) * eps and, with a perfect
+    x-prediction, its Euler steps (v = (x - z) / (1 - t)) move z on the straight line to x:
+    z = (1 - u) z0 + u x. x, eps, prior (B, C, T) -> z (B, C, T), t (B,).
+    """
+    ub = u.view(-1, *([1] * (x.ndim - 1)))
+    z0 = t0 * prior + (1 - t0) * eps
+    return (1 - ub) * z0 + ub * x, t0 + (1 - t0) * u
+
+
 def drop_condition(cond: torch.Tensor, p: float, generator: torch.Generator | None = None
                    ) -> torch.Tensor:
     """Classifier-free guidance training: replace the condition by zeros with probability p."""
@@ -66,10 +79,11 @@ def drop_condition(cond: torch.Tensor, p: float, generator: torch.Generator | No
 
 
 def metric_floats(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
-    """0-d metric tensors -> floats with one device sync; quarters that drew no t are dropped."""
+    """0-d metric tensors -> floats with one device sync; quarters that drew no t (and a bridge
+    no item drew) are dropped."""
     values = torch.stack([v.detach().float() for v in metrics.values()]).tolist()
     return {k: v for k, v in zip(metrics, values, strict=True)
-            if math.isfinite(v) or not k.startswith("loss/flow_t")}
+            if math.isfinite(v) or not k.startswith(("loss/flow_t", "loss/flow_bridge"))}
 
 
 class FlowObjective:
@@ -79,12 +93,15 @@ class FlowObjective:
         self.cfg = cfg
 
     def loss(self, net: Net, x: torch.Tensor, cond: torch.Tensor,
-             generator: torch.Generator | None = None, weight: torch.Tensor | None = None
+             generator: torch.Generator | None = None, weight: torch.Tensor | None = None,
+             prior: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """x, cond (B, C, T) normalised latents -> (loss, metrics incl. loss per quarter of t).
 
         `weight` (B, C, T), optional: each element's share of its item's loss (0 leaves it out,
         e.g. a target bin a lossy encoder zeroed); an item's loss is its weighted mean.
+        `prior` (B, C, T): the normalised latent of each item's DSP estimate, needed when
+        `bridge_prob` > 0 (those items then start from it, `bridge`).
 
         Metrics are detached 0-d tensors (a quarter of [0, 1] that drew no t is NaN), so a
         training step never waits for the GPU here; `metric_floats` converts them at once.
@@ -93,6 +110,15 @@ class FlowObjective:
         t = sample_t(self.cfg, b, generator, x.device)  # (B,)
         eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         z = interpolate(x, eps, t)  # (B, C, T)
+        bridged = None
+        if self.cfg.bridge_prob > 0:
+            if prior is None or prior.shape != x.shape:
+                raise ValueError(f"bridge_prob > 0 needs a prior of shape {tuple(x.shape)}")
+            bridged = torch.rand(b, generator=generator, device=x.device) < self.cfg.bridge_prob
+            u = torch.rand(b, generator=generator, device=x.device)  # (B,) along the bridge
+            zb, tb = bridge(x, eps, prior, u, self.cfg.bridge_t)
+            z = torch.where(bridged.view(-1, 1, 1), zb, z)
+            t = torch.where(bridged, tb, t)
         cond = drop_condition(cond, self.cfg.cond_drop_prob, generator)
         x_hat = net(z, t, cond)  # (B, C, T)
         if self.cfg.loss == "v":
@@ -111,4 +137,7 @@ class FlowObjective:
         by_quarter = (per_item.detach() @ onehot) / onehot.sum(0)  # (4,): NaN where empty
         metrics = {"loss/flow": loss.detach()}
         metrics.update({f"loss/flow_t{q}": by_quarter[q] for q in range(4)})
+        if bridged is not None:  # NaN when no item drew the bridge
+            share = bridged.float()
+            metrics["loss/flow_bridge"] = (per_item.detach() * share).sum() / share.sum()
         return loss, metrics

@@ -27,7 +27,11 @@ refines this estimate instead of starting from pure noise). Works in the STFT th
 The defaults were tuned by hand on 21 files of the training split (78 inputs; never on validation)
 over the four `jatsr eval` conditions: each of the two decay terms lowers LSD there by ~0.1-0.2.
 Memory grows with the input's length (one STFT of the whole input), fine for the excerpts the
-evaluation scores.
+evaluation scores and the pipeline's chunks.
+
+Written in torch and batched over items with their own cutoffs (`sbr_batch`), so the trainer runs
+it on the training device to teach the network the warm start's path (`FlowConfig.bridge_prob`);
+`sbr_extend` is the numpy entry of the pipeline and the DSP baseline.
 
 References: Dietz et al., "Spectral Band Replication, a novel approach in audio coding", AES 112
 (2002); ISO/IEC 14496-3 SBR patching; Larsen & Aarts, "Audio Bandwidth Extension" (2004), ch. 5.
@@ -41,9 +45,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import uniform_filter1d
+from torch import Tensor
 
-from engine.codecs.bands import BIN_HZ, N_FFT, analyze, keep_weights, synthesize
+from engine.codecs.bands import BIN_HZ, N_FFT, NUM_BINS, analyze, keep_weights, synthesize
 from engine.config import HOP_SAMPLES, SAMPLE_RATE, TRANSITION_HZ
 
 log = logging.getLogger(__name__)
@@ -87,66 +91,112 @@ class SBRConfig:
 
 def sbr_extend(x: np.ndarray, cutoff_hz: float, cfg: SBRConfig | None = None) -> np.ndarray:
     """Fill 44.1 kHz audio `(Ch, S)` above `cutoff_hz` by band replication -> `(Ch, S)`."""
-    cfg = cfg or SBRConfig()
     if x.ndim != 2:
         raise ValueError(f"x: expected (Ch, S), got shape {x.shape}")
-    if not 0 < cutoff_hz < SAMPLE_RATE / 2:
-        raise ValueError(f"cutoff_hz: must be in (0, {SAMPLE_RATE / 2:g}), got {cutoff_hz}")
     wav = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[:, None]  # (Ch, 1, S)
     with torch.no_grad():
-        spec = analyze(wav).numpy()  # (Ch, F, T) complex64
-    generated = _replicate(spec, cutoff_hz, cfg)  # (Ch, F, T), zero below the cutoff
-    w = keep_weights(cutoff_hz, cfg.transition_hz).numpy()[None, :, None]  # (1, F, 1)
-    merged = w * spec + (1.0 - w) * generated  # (Ch, F, T)
-    with torch.no_grad():
-        out = synthesize(torch.from_numpy(merged.astype(np.complex64)), x.shape[1])  # (Ch, 1, S)
+        out = sbr_batch(wav, [float(cutoff_hz)] * x.shape[0], cfg)  # (Ch, 1, S)
     return out[:, 0].numpy()
 
 
-def _replicate(spec: np.ndarray, cutoff_hz: float, cfg: SBRConfig) -> np.ndarray:
-    """Generated spectrum `(Ch, F, T)`: shifted source patches shaped by the target envelope."""
+def sbr_batch(wav: Tensor, cutoffs_hz: list[float], cfg: SBRConfig | None = None) -> Tensor:
+    """Band replication of a batch `(B, 1, S)` at 44.1 kHz, item b above `cutoffs_hz[b]`
+    -> `(B, 1, S)` on the same device. Below each cutoff the output is its input."""
+    cfg = cfg or SBRConfig()
+    if wav.ndim != 3 or wav.shape[1] != 1:
+        raise ValueError(f"wav: expected (B, 1, S), got shape {tuple(wav.shape)}")
+    if len(cutoffs_hz) != wav.shape[0]:
+        raise ValueError(f"{len(cutoffs_hz)} cutoffs for {wav.shape[0]} items")
+    for c in cutoffs_hz:
+        if not 0 < c < SAMPLE_RATE / 2:
+            raise ValueError(f"cutoff_hz: must be in (0, {SAMPLE_RATE / 2:g}), got {c}")
+    spec = analyze(wav.float())  # (B, F, T) complex64
+    bands = _Bands.of(cutoffs_hz, cfg, spec.device)
+    generated = _replicate(spec, bands, cfg)  # (B, F, T), zero below each cutoff
+    w = torch.stack([keep_weights(c, cfg.transition_hz, spec.device)
+                     for c in cutoffs_hz])[:, :, None]  # (B, F, 1)
+    merged = w * spec + (1.0 - w) * generated  # (B, F, T)
+    return synthesize(merged, wav.shape[-1])  # (B, 1, S)
+
+
+@dataclass(frozen=True)
+class _Bands:
+    """Per item, each (B, 1): the cutoff in Hz (float64), then bin indices (long): first
+    generated bin, source band [src, top), its width, and the envelope fit band's first bin (the
+    fit band is [fit, top))."""
+
+    hz: Tensor
+    cut: Tensor
+    src: Tensor
+    top: Tensor
+    width: Tensor
+    fit: Tensor
+
+    @staticmethod
+    def of(cutoffs_hz: list[float], cfg: SBRConfig, device: torch.device) -> _Bands:
+        rows = []
+        for c in cutoffs_hz:
+            k_cut = min(NUM_BINS, math.ceil(c / BIN_HZ))
+            k_top = max(2, math.floor(cfg.source_top * c / BIN_HZ))  # source band end (excl.)
+            width = max(2, k_top - round(k_top * 2.0 ** -cfg.source_octaves))
+            k_src = max(1, k_top - width)
+            k_fit = max(1, min(k_top - 2, round(cfg.fit_low * c / BIN_HZ)))
+            rows.append((k_cut, k_src, k_top, k_top - k_src, k_fit))
+            log.debug("sbr: cutoff %.0f Hz, source bins %d-%d, %d patches", c, k_src, k_top,
+                      math.ceil((NUM_BINS - k_cut) / (k_top - k_src)))
+        cols = torch.tensor(rows, dtype=torch.long, device=device).T[:, :, None]  # (5, B, 1)
+        hz = torch.tensor(cutoffs_hz, dtype=torch.float64, device=device)[:, None]  # (B, 1)
+        return _Bands(hz, *cols)
+
+
+def _smooth_bins(x: Tensor, size: int) -> Tensor:
+    """Moving mean of `size` bins along F of (B, F, T), edges repeated: the window of bin k is
+    [k - size // 2, k + size - 1 - size // 2] (scipy's `uniform_filter1d`, mode "nearest")."""
+    b, f, t = x.shape
+    rows = x.transpose(1, 2).reshape(b * t, 1, f)  # (B*T, 1, F)
+    padded = torch.nn.functional.pad(rows, (size // 2, size - 1 - size // 2), mode="replicate")
+    smooth = torch.nn.functional.avg_pool1d(padded, size, stride=1)  # (B*T, 1, F)
+    return smooth.reshape(b, t, f).transpose(1, 2)  # (B, F, T)
+
+
+def _replicate(spec: Tensor, bands: _Bands, cfg: SBRConfig) -> Tensor:
+    """Generated spectrum `(B, F, T)`: shifted source patches shaped by the target envelope."""
     _, n_bins, n_frames = spec.shape
-    mag_db = 20.0 * np.log10(np.maximum(np.abs(spec), MAG_FLOOR)).astype(np.float32)
-    smooth_bins = max(3, round(cfg.smooth_hz / BIN_HZ))
-    env_db = uniform_filter1d(mag_db, smooth_bins, axis=1, mode="nearest")  # (Ch, F, T)
-    k_cut = min(n_bins, math.ceil(cutoff_hz / BIN_HZ))  # first generated bin
-    k_top = max(2, math.floor(cfg.source_top * cutoff_hz / BIN_HZ))  # source band end (excl.)
-    width = max(2, k_top - round(k_top * 2.0 ** -cfg.source_octaves))
-    k_src = max(1, k_top - width)
-    width = k_top - k_src
-    target = np.arange(k_cut, n_bins)  # (G,) generated bins
-    source = k_src + (target - k_cut) % width  # (G,)
-    shift = target - source  # (G,) bins moved up
-    target_db = _target_envelope(env_db, cutoff_hz, k_top, target, cfg)  # (Ch, G, T)
-    fine_db = mag_db[:, source] - env_db[:, source]  # (Ch, G, T) whitened source
-    frames = np.arange(n_frames)
-    phase = (np.angle(spec[:, source])
-             + (2 * np.pi * HOP_SAMPLES / N_FFT) * np.outer(shift, frames)[None])  # (Ch, G, T)
-    out = np.zeros_like(spec)
-    out[:, k_cut:] = (10.0 ** ((fine_db + target_db) / 20.0)) * np.exp(1j * phase)
-    log.debug("sbr: cutoff %.0f Hz, source bins %d-%d, %d patches", cutoff_hz, k_src, k_top,
-              math.ceil((n_bins - k_cut) / width))
-    return out
+    mag_db = 20.0 * torch.log10(spec.abs().clamp_min(MAG_FLOOR))  # (B, F, T)
+    env_db = _smooth_bins(mag_db, max(3, round(cfg.smooth_hz / BIN_HZ)))  # (B, F, T)
+    k = torch.arange(n_bins, device=spec.device)[None]  # (1, F)
+    generate = k >= bands.cut  # (B, F)
+    source = bands.src + (k - bands.cut).clamp_min(0) % bands.width  # (B, F)
+    shift = k - source  # (B, F) bins moved up
+    index = source[:, :, None].expand(-1, -1, n_frames)  # (B, F, T)
+    fine_db = mag_db.gather(1, index) - env_db.gather(1, index)  # (B, F, T) whitened source
+    frames = torch.arange(n_frames, device=spec.device)  # (T,)
+    # advance 2 pi hop shift t / N, reduced mod 2 pi in integers (float32 would lose ~0.05 rad)
+    turns = (HOP_SAMPLES * shift[:, :, None] * frames) % N_FFT  # (B, F, T) in N-ths of a turn
+    phase = spec.angle().gather(1, index) + (2 * math.pi / N_FFT) * turns  # (B, F, T)
+    mag = torch.pow(10.0, (fine_db + _target_envelope(env_db, bands, cfg)) / 20.0)  # (B, F, T)
+    return torch.where(generate[:, :, None], torch.polar(mag, phase), 0)  # (B, F, T)
 
 
-def _target_envelope(env_db: np.ndarray, cutoff_hz: float, k_top: int, target: np.ndarray,
-                     cfg: SBRConfig) -> np.ndarray:
-    """Extrapolated envelope in dB `(Ch, G, T)` for the generated bins `target` `(G,)`."""
-    k_fit = max(1, min(k_top - 2, round(cfg.fit_low * cutoff_hz / BIN_HZ)))
-    octaves = np.log2(np.arange(k_fit, k_top) * BIN_HZ)  # (K,) fit band, log2 Hz
-    centre = float(octaves.mean())
-    fit_db = env_db[:, k_fit:k_top]  # (Ch, K, T)
-    level_db = fit_db.mean(axis=1)  # (Ch, T) each frame's level in the fit band
-    active = level_db >= level_db.max(axis=1, keepdims=True) - cfg.active_db  # (Ch, T)
-    long_term_db = ((fit_db * active[:, None]).sum(axis=2)
-                    / np.maximum(active.sum(axis=1), 1)[:, None])  # (Ch, K)
-    centred = octaves - centre
-    slope = (long_term_db - long_term_db.mean(axis=1, keepdims=True)) @ centred / (
-        centred @ centred)  # (Ch,) dB per octave
-    slope = np.clip(slope, cfg.slope_min_db, cfg.slope_max_db)
-    target_oct = np.log2(target * BIN_HZ)  # (G,)
-    above_oct = np.maximum(target_oct - math.log2(cutoff_hz), 0.0)  # (G,)
-    above_top_khz = np.maximum(target * BIN_HZ - cfg.top_hz, 0.0) / 1000.0  # (G,)
-    fall_db = cfg.extra_decay_db * above_oct + cfg.top_decay_db * above_top_khz  # (G,)
-    shape_db = slope[:, None] * (target_oct - centre)[None] - fall_db[None]  # (Ch, G)
-    return (level_db[:, None, :] + shape_db[:, :, None]).astype(np.float32)  # (Ch, G, T)
+def _target_envelope(env_db: Tensor, bands: _Bands, cfg: SBRConfig) -> Tensor:
+    """Extrapolated envelope in dB `(B, F, T)` (meaningful above each item's cutoff)."""
+    n_bins = env_db.shape[1]
+    k = torch.arange(n_bins, device=env_db.device)[None]  # (1, F)
+    fit = ((k >= bands.fit) & (k < bands.top)).float()  # (B, F) fit band
+    n_fit = fit.sum(1, keepdim=True)  # (B, 1)
+    octaves = torch.log2(k.clamp_min(1).double() * BIN_HZ)  # (1, F) log2 Hz
+    centre = (fit.double() * octaves).sum(1, keepdim=True) / n_fit  # (B, 1)
+    level_db = (fit[:, :, None] * env_db).sum(1) / n_fit  # (B, T) each frame's fit-band level
+    active = (level_db >= level_db.amax(1, keepdim=True) - cfg.active_db).float()  # (B, T)
+    long_term_db = (env_db * active[:, None]).sum(2) / active.sum(1, keepdim=True).clamp_min(1)
+    lt_mean = (fit * long_term_db).sum(1, keepdim=True) / n_fit  # (B, 1); long_term (B, F)
+    centred = fit.double() * (octaves - centre)  # (B, F), zero outside the fit band
+    slope = (((long_term_db - lt_mean).double() * centred).sum(1, keepdim=True)
+             / centred.pow(2).sum(1, keepdim=True))  # (B, 1) dB per octave
+    slope = slope.clamp(cfg.slope_min_db, cfg.slope_max_db)
+    cut_oct = torch.log2(bands.hz)  # (B, 1)
+    above_oct = (octaves - cut_oct).clamp_min(0.0)  # (B, F)
+    above_top_khz = (k * BIN_HZ - cfg.top_hz).clamp_min(0.0) / 1000.0  # (1, F)
+    fall_db = cfg.extra_decay_db * above_oct + cfg.top_decay_db * above_top_khz  # (B, F)
+    shape_db = (slope * (octaves - centre) - fall_db).float()  # (B, F)
+    return level_db[:, None, :] + shape_db[:, :, None]  # (B, F, T)

@@ -78,6 +78,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cond-drop", type=float, default=None, metavar="P",
                    help="drop the low-resolution condition with probability P (classifier-free "
                         "guidance: sample with --guidance > 1); not with --base")
+    p.add_argument("--bridge", type=float, default=None, metavar="P",
+                   help="share of items trained on the sampler's warm-start path from the SBR "
+                        "estimate (the states a warm start visits; default 0 for a new model, "
+                        "the base model's with --base)")
+    p.add_argument("--bridge-t", type=float, default=None, metavar="T",
+                   help="where that path starts (default 0.85, the sampler's --prior-t)")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
     p.add_argument("--gpus", type=int, default=1, help="processes on this host (torchrun)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
@@ -146,6 +152,13 @@ def data_config_from_args(args: argparse.Namespace,
         val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
 
 
+def flow_changes_from_args(args: argparse.Namespace) -> dict[str, float]:
+    """The objective's fields the flags set (`Trainer(flow_changes=...)`); the rest stay the
+    preset's, or with --base the base model's."""
+    return {name: value for name, value in (("bridge_prob", args.bridge),
+                                            ("bridge_t", args.bridge_t)) if value is not None}
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train in this process (or launch torchrun for --gpus > 1)."""
     import os
@@ -171,7 +184,7 @@ def run_train(args: argparse.Namespace) -> int:
         run = dataclasses.replace(preset, flow=dataclasses.replace(
             preset.flow, cond_drop_prob=args.cond_drop))
     trainer = Trainer(run, train, data, args.out, base_model=base, resume=args.resume,
-                      dist_info=dist_info)
+                      dist_info=dist_info, flow_changes=flow_changes_from_args(args))
     bar = tqdm(total=train.steps, initial=trainer.step_idx, file=sys.stderr, unit="step",
                disable=not dist_info.is_main)
     try:

@@ -27,6 +27,7 @@ from engine.config import RunConfig, SamplerConfig, TrainConfig
 from engine.flow import FlowObjective, metric_floats
 from engine.model.dit import PRESETS, DiT
 from engine.modelfile import JaTModel, load_model, save_model
+from engine.sbr import sbr_batch
 from engine.training.batches import StepBatches, make_loader
 from engine.training.budget import TimeBudget
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
@@ -68,7 +69,9 @@ class Trainer:
     def __init__(self, run: RunConfig | None, train: TrainConfig, data: DataConfig,
                  out_dir: str | Path, device: str | torch.device = "auto",
                  base_model: str | Path | None = None, resume: bool = False,
-                 dist_info: DistInfo | None = None):
+                 dist_info: DistInfo | None = None, flow_changes: dict[str, Any] | None = None):
+        """`run` is ignored with `base_model` (its own architecture and objective);
+        `flow_changes` then change that objective (e.g. {"bridge_prob": 0.5})."""
         self.train_cfg, self.data_cfg = train, data
         self.out_dir = Path(out_dir)
         self.dist = dist_info or DistInfo.single()
@@ -105,6 +108,9 @@ class Trainer:
             self.run = run or PRESETS[train.preset]
             net, self.codec = DiT(self.run.model), build_codec("stft")
             self._fit_codec_stats()
+        if flow_changes:
+            self.run = dataclasses.replace(self.run, flow=dataclasses.replace(
+                self.run.flow, **flow_changes))
         self.net = net.to(self.device).train()
         self.codec.to(self.device)
         if data.hole_floor > 0 and self.codec.name != "stft":
@@ -160,6 +166,9 @@ class Trainer:
                                        mb["holes"].to(self.device, non_blocking=True))
             with torch.no_grad():
                 x, cond = self.codec.encode(hr), self.codec.encode(lr_wav)  # (B, C, T)
+                prior = None
+                if self.run.flow.bridge_prob > 0:  # the warm start's DSP estimate, per item
+                    prior = self.codec.encode(sbr_batch(lr_wav, mb["cutoff_hz"].tolist()))
                 weight = None
                 if self.data_cfg.hole_floor > 0:  # encoder holes in the target: no loss
                     weight = hole_weights(self.codec.denormalize(x), self.data_cfg.hole_floor)
@@ -167,7 +176,7 @@ class Trainer:
             sync = self.dist.no_sync(self.model_fn) if i < len(micro_batches) - 1 else None
             with sync or contextlib.nullcontext(), self._autocast():
                 loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise,
-                                                    weight)
+                                                    weight, prior)
                 (loss / len(micro_batches)).backward()
             for k, v in metrics.items():
                 sums[k].append(v)
@@ -206,7 +215,10 @@ class Trainer:
         # the network alone, from noise: comparable across runs whatever the product's default
         sampler = SamplerConfig(steps=self.train_cfg.val_steps, seed=self.train_cfg.seed,
                                 prior_t=0.0)
-        return validate(model, self.val_set, sampler, self.device)
+        warm = None  # a network trained on the warm start's path: that path scored too
+        if self.run.flow.bridge_prob > 0:
+            warm = dataclasses.replace(sampler, prior_t=self.run.flow.bridge_t)
+        return validate(model, self.val_set, sampler, self.device, warm=warm)
 
     # --- checkpoints --------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

@@ -12,14 +12,18 @@ from engine.config import SAMPLE_RATE, SamplerConfig
 from engine.metrics import lsd_bands
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, sample
+from engine.sbr import sbr_batch
 from engine.training.data import ValidationSet
 
 
 @torch.no_grad()
 def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
-             device: torch.device, batch: int = 16) -> dict[str, float]:
+             device: torch.device, batch: int = 16,
+             warm: SamplerConfig | None = None) -> dict[str, float]:
     """val/lsd, val/lsd_high, val/lsd_low (+ _sinc) overall and per cutoff (e.g. val/lsd@8000),
     and the same overall on the crops whose reference has no encoder holes (val/clean/lsd, ...).
+    With `warm` (prior_t > 0), the same crops restored again from the SBR estimate at
+    `warm.prior_t`, whatever their cutoff: val/warm/lsd, val/warm/lsd@8000, val/warm/clean/lsd.
 
     Items are grouped by their nominal cutoff; as in the pipeline, the band kept from the input
     and the low/high split of the metric use the cutoff detected on the LR audio itself. A
@@ -39,16 +43,23 @@ def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
             cond = model.codec.encode(lr)  # (B, C, T)
             noise = initial_noise(tuple(cond.shape), list(range(start, start + len(items))),
                                   device)
-            z = sample(model.net, cond, sampler, noise)
             detected = min(detect_cutoff(np.stack([it.lr for it in items]), SAMPLE_RATE), cutoff)
-            out = model.codec.decode(z, length=lr.shape[-1], keep=lr, cutoff_hz=detected)
-            out_np = out[:, 0].float().cpu().numpy()
-            for it, restored in zip(items, out_np, strict=True):
-                for est, suffix in ((restored, ""), (it.lr, "_sinc")):
-                    for name, value in lsd_bands(it.hr, est, detected).items():
-                        scores[f"val/{name}{suffix}"].append(value)
-                        scores[f"val/{name}{suffix}@{cutoff:.0f}"].append(value)
-                        if it.hole_free:
-                            scores[f"val/clean/{name}{suffix}"].append(value)
+            runs = [("", sampler, None)]
+            if warm is not None and warm.prior_t > 0:
+                prior = model.codec.encode(sbr_batch(lr, [detected] * len(items)))  # (B, C, T)
+                runs.append(("warm/", warm, prior))
+            for prefix, cfg, prior in runs:
+                z = sample(model.net, cond, cfg, noise, prior)
+                out = model.codec.decode(z, length=lr.shape[-1], keep=lr, cutoff_hz=detected)
+                out_np = out[:, 0].float().cpu().numpy()
+                for it, restored in zip(items, out_np, strict=True):
+                    pairs = ((restored, ""), (it.lr, "_sinc")) if not prefix else ((restored, ""),)
+                    for est, suffix in pairs:
+                        for name, value in lsd_bands(it.hr, est, detected).items():
+                            key = f"val/{prefix}{name}{suffix}"
+                            scores[key].append(value)
+                            scores[f"{key}@{cutoff:.0f}"].append(value)
+                            if it.hole_free:
+                                scores[f"val/{prefix}clean/{name}{suffix}"].append(value)
     model.net.train(was_training)
     return {k: float(np.nanmean(v)) for k, v in scores.items()}

@@ -120,3 +120,51 @@ def test_weighted_loss_is_the_mean_over_the_weighted_elements_of_each_item():
     spoiled = (x + off).masked_fill(weight == 0, 1e3)
     same, _ = obj.loss(lambda z, t, c: spoiled, x, cond, torch.Generator().manual_seed(0), weight)
     assert same.item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_the_bridge_is_the_path_a_warm_started_sampler_takes():
+    from engine.config import SamplerConfig
+    from engine.flow import bridge
+    from engine.sampling import iter_sample
+
+    x, prior, eps = (torch.randn(2, 3, 7, generator=torch.Generator().manual_seed(s))
+                     for s in range(3))
+    cfg = SamplerConfig(steps=4, prior_t=0.85, prior_skip_one_shots=False)
+    states = [step.z for step in iter_sample(lambda z, t, c: x, x, cfg, eps, prior)]
+    for k, z in enumerate(states[:-1], start=1):  # after step k: a quarter more of the way
+        expected, t = bridge(x, eps, prior, torch.full((2,), k / 4), 0.85)
+        assert torch.allclose(z, expected, atol=1e-5), k
+        assert t[0].item() == pytest.approx(0.85 + 0.15 * k / 4)
+    start, _ = bridge(x, eps, prior, torch.zeros(2), 0.85)
+    assert torch.allclose(start, 0.85 * prior + 0.15 * eps)
+
+
+def test_bridged_items_train_on_warm_states_and_report_their_own_loss():
+    x, cond, prior = (torch.randn(64, 3, 5, generator=torch.Generator().manual_seed(s))
+                      for s in range(3))
+    seen = {}
+
+    def net(z, t, c):
+        seen["z"], seen["t"] = z, t
+        return x + 0.1
+
+    # the other items' t near 0, so t >= 0.85 tells the bridged ones
+    obj = FlowObjective(FlowConfig(bridge_prob=0.5, loss="x", t_sampling="logit_normal",
+                                   logit_normal_mean=-5.0, logit_normal_std=0.1))
+    loss, metrics = obj.loss(net, x, cond, torch.Generator().manual_seed(0), prior=prior)
+    warm = seen["t"] >= 0.85
+    assert 0.3 < warm.float().mean().item() < 0.7
+    # a bridged state is a mix of prior, noise and x with the prior's weight 0.85 (1 - u)
+    u = (seen["t"][warm] - 0.85) / 0.15
+    residual = seen["z"][warm] - 0.85 * (1 - u).view(-1, 1, 1) * prior[warm] \
+        - u.view(-1, 1, 1) * x[warm]
+    assert residual.std() < 0.16  # what is left is (1 - u) 0.15 eps
+    floats = metric_floats(metrics)
+    assert floats["loss/flow_bridge"] == pytest.approx(0.01, rel=1e-4)
+    assert floats["loss/flow"] == pytest.approx(loss.item())
+    off = FlowObjective(FlowConfig(bridge_prob=0.0)).loss(net, x, cond, prior=prior)[1]
+    assert "loss/flow_bridge" not in metric_floats(off)
+    with pytest.raises(ValueError, match="prior"):
+        obj.loss(net, x, cond)
+    with pytest.raises(ValueError, match="bridge_t"):
+        FlowConfig(bridge_t=1.0)

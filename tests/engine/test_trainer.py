@@ -432,3 +432,28 @@ def test_validation_also_scores_the_hole_free_references_alone(tiny_model):
     assert both["val/lsd"] > 1.5 * alone["val/lsd"]  # the filled holes, scored as errors
     only_holey = validate(tiny_model, ValidationSet(items[1:]), sampler, torch.device("cpu"))
     assert "val/clean/lsd" not in only_holey
+
+
+def test_bridge_training_scores_the_warm_path_and_fine_tunes_keep_it(data_dir, tmp_path):
+    from engine.training.cli import add_train_arguments, flow_changes_from_args
+
+    trainer = Trainer(None, _cfg(steps=6, log_every=3, val_every=6), _data(data_dir),
+                      tmp_path / "run", device="cpu", flow_changes={"bridge_prob": 0.5})
+    events = list(trainer.iter_fit())
+    logs = [ev.metrics for ev in events if ev.kind == "log"]
+    assert all(np.isfinite(m["loss/flow_bridge"]) for m in logs)
+    val = next(ev for ev in events if ev.kind == "val").metrics
+    for key in ("val/lsd", "val/warm/lsd", "val/warm/lsd@8000", "val/warm/lsd_high@4000"):
+        assert np.isfinite(val[key]), key
+    assert "val/warm/lsd_sinc" not in val  # the same crops: sinc is scored once
+    assert val["val/warm/lsd"] != val["val/lsd"]
+    model = trainer.export(tmp_path / "bridged")
+    assert read_model_config(model)["run"]["flow"]["bridge_prob"] == 0.5
+    fine = Trainer(None, _cfg(steps=1), _data(data_dir), tmp_path / "ft", "cpu",
+                   base_model=model)
+    assert fine.run.flow.bridge_prob == 0.5  # the base's objective, kept
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--data", "d", "--out", "o", "--bridge", "0.3", "--bridge-t", "0.9"])
+    assert flow_changes_from_args(args) == {"bridge_prob": 0.3, "bridge_t": 0.9}
+    assert flow_changes_from_args(parser.parse_args(["--data", "d", "--out", "o"])) == {}
