@@ -36,7 +36,7 @@ from engine.audio.oneshot import is_one_shot, is_one_shot_file
 from engine.config import OUTPUT_RATES, SAMPLE_RATE, PipelineConfig, SamplerConfig
 from engine.modelfile import JaTModel
 from engine.sampling import initial_noise, iter_sample
-from engine.sbr import sbr_extend
+from engine.sbr import sbr_batch
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,8 @@ class Restorer:
         z = initial_noise(tuple(cond.shape), seeds, self.device)
         prior = None
         if sampler.prior_t > 0:  # warm start from the DSP estimate of the same chunks
-            prior = codec.encode(torch.from_numpy(sbr_extend(flat, cutoff_hz)).to(
-                self.device)[:, None])  # (B, C, T)
+            with torch.no_grad():  # on the restoring device, like the sampler
+                prior = codec.encode(sbr_batch(wav, [cutoff_hz] * wav.shape[0]))  # (B, C, T)
         for step in iter_sample(self._net, cond, sampler, z, prior):
             z = step.z
             yield step.index, None
