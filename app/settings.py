@@ -27,7 +27,7 @@ OUTPUT_RATES = (44100, 48000, 88200, 96000)  # = engine.config.OUTPUT_RATES (a t
 
 DEFAULTS: dict[str, Any] = {
     "processing/model": "default",  # "default" = the shipped model, else a model file path
-    "processing/steps": 8,  # = engine SamplerConfig.steps (not imported: keeps torch out)
+    "processing/steps": 2,  # = engine SamplerConfig.steps (not imported: keeps torch out)
     "processing/solver": "euler",
     # start from the DSP estimate for every input (the engine's SamplerConfig with
     # prior_min_flatness = 0 and prior_skip_one_shots off); False: the engine's default, which

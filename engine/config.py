@@ -108,7 +108,12 @@ class FlowConfig:
 class SamplerConfig:
     """ODE sampler from noise (t=0) to data (t=1)."""
 
-    steps: int = 8  # from noise: LSD 1.207 / 1.219 / 1.230 at 4 / 8 / 16 Euler steps
+    # LSD rewards the conditional mean, which a short x-prediction path approaches: with
+    # jatsr-medium-v7 from 8 kHz inputs (from noise) 1 / 2 / 4 / 8 / 12 steps score 1.257 /
+    # 1.271 / 1.296 / 1.326 / 1.346 on the validation split, warm-started inputs the same at 2,
+    # 4 and 8; 2 steps are better or equal on three more sets, 30 % faster, and measure as much
+    # texture in the generated band (docs/training_log.md, fifteenth session)
+    steps: int = 2
     solver: Solver = "euler"
     guidance: float = 1.0  # classifier-free guidance weight; 1.0 = conditional only
     seed: int = 0

@@ -17,6 +17,8 @@ def test_defaults_and_version(tmp_path: Path) -> None:
     s = open_at(tmp_path / "s.ini")
     assert s.get("processing/model") == "default"
     assert s.get("processing/steps") == DEFAULTS["processing/steps"]
+    from engine.config import SamplerConfig
+    assert DEFAULTS["processing/steps"] == SamplerConfig.steps  # the app's default is the CLI's
     assert s.store.value("version", type=int) == SETTINGS_VERSION
     opts = s.processing_options()
     assert opts.cutoff_hz is None and opts.fmt == "wav" and opts.subtype == "PCM_24"
