@@ -29,9 +29,9 @@ over the four `jatsr eval` conditions: each of the two decay terms lowers LSD th
 Memory grows with the input's length (one STFT of the whole input), fine for the excerpts the
 evaluation scores and the pipeline's chunks.
 
-Written in torch and batched over items with their own cutoffs (`sbr_batch`), so the trainer runs
-it on the training device to teach the network the warm start's path (`FlowConfig.bridge_prob`);
-`sbr_extend` is the numpy entry of the pipeline and the DSP baseline.
+Written in torch and batched over items with their own cutoffs (`sbr_batch`), so it runs on the
+device that holds the batch: the pipeline's chunks (the warm start) and the trainer's crops (the
+warm start's path, `FlowConfig.bridge_prob`). `sbr_extend` is the numpy entry of the DSP baseline.
 
 References: Dietz et al., "Spectral Band Replication, a novel approach in audio coding", AES 112
 (2002); ISO/IEC 14496-3 SBR patching; Larsen & Aarts, "Audio Bandwidth Extension" (2004), ch. 5.
