@@ -120,8 +120,8 @@ PRESETS: dict[str, RunConfig] = {
                     bottleneck=256),
         FlowConfig(t_sampling="uniform"),
     ),
-    # Shipped default: same architecture, <= 8M parameters (fp16 file <= 16 MB), faster than
-    # real time on 2 CPU cores at the default 8 steps.
+    # The first shipped size: same architecture, <= 8M parameters (fp16 file <= 16 MB), faster
+    # than real time on 2 CPU cores at 8 steps (the default then).
     "small": RunConfig(
         ModelConfig(width=256, depth=6, heads=4, kv_heads=1, bottleneck=128, mlp_ratio=2.5),
         FlowConfig(t_sampling="ushaped"),
