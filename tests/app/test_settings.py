@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from app.settings import DEFAULTS, SETTINGS_VERSION, Settings
+from engine.config import SamplerConfig
 
 
 def open_at(path: Path) -> Settings:
@@ -17,7 +18,6 @@ def test_defaults_and_version(tmp_path: Path) -> None:
     s = open_at(tmp_path / "s.ini")
     assert s.get("processing/model") == "default"
     assert s.get("processing/steps") == DEFAULTS["processing/steps"]
-    from engine.config import SamplerConfig
     assert DEFAULTS["processing/steps"] == SamplerConfig.steps  # the app's default is the CLI's
     assert s.store.value("version", type=int) == SETTINGS_VERSION
     opts = s.processing_options()
