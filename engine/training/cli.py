@@ -82,6 +82,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of items trained on the sampler's warm-start path from the SBR "
                         "estimate (the states a warm start visits; default 0 for a new model, "
                         "the base model's with --base)")
+    p.add_argument("--grow-depth", type=int, default=None, metavar="N",
+                   help="with --base: deepen its network to N blocks before training (copies "
+                        "of its blocks, gated off, so training starts from what it computes)")
     p.add_argument("--bridge-t", type=float, default=None, metavar="T",
                    help="where that path starts (default 0.85, the sampler's --prior-t)")
     p.add_argument("--device", default="auto", help="auto, cuda or cpu")
@@ -112,7 +115,8 @@ def add_weights_argument(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--weights", choices=sorted(WEIGHT_DTYPES), default="float16",
                    help="how the model file stores the weights (int8: one scale per matrix "
-                        "row, half the size of float16)")
+                        "row, half the size of float16; int4: 4-bit groups of 32 with fp16 "
+                        "scales, input layers int8, about 0.6 of int8)")
 
 
 def weights_dtype(args: argparse.Namespace) -> torch.dtype:
@@ -184,7 +188,8 @@ def run_train(args: argparse.Namespace) -> int:
         run = dataclasses.replace(preset, flow=dataclasses.replace(
             preset.flow, cond_drop_prob=args.cond_drop))
     trainer = Trainer(run, train, data, args.out, base_model=base, resume=args.resume,
-                      dist_info=dist_info, flow_changes=flow_changes_from_args(args))
+                      dist_info=dist_info, flow_changes=flow_changes_from_args(args),
+                      grow_depth=args.grow_depth)
     bar = tqdm(total=train.steps, initial=trainer.step_idx, file=sys.stderr, unit="step",
                disable=not dist_info.is_main)
     try:

@@ -26,6 +26,7 @@ from engine.codecs import build_codec
 from engine.config import RunConfig, SamplerConfig, TrainConfig
 from engine.flow import FlowObjective, metric_floats
 from engine.model.dit import PRESETS, DiT
+from engine.model.grow import grow_depth as grow_depth_of
 from engine.modelfile import JaTModel, load_model, save_model
 from engine.sbr import sbr_batch
 from engine.training.batches import StepBatches, make_loader
@@ -69,9 +70,14 @@ class Trainer:
     def __init__(self, run: RunConfig | None, train: TrainConfig, data: DataConfig,
                  out_dir: str | Path, device: str | torch.device = "auto",
                  base_model: str | Path | None = None, resume: bool = False,
-                 dist_info: DistInfo | None = None, flow_changes: dict[str, Any] | None = None):
+                 dist_info: DistInfo | None = None, flow_changes: dict[str, Any] | None = None,
+                 grow_depth: int | None = None):
         """`run` is ignored with `base_model` (its own architecture and objective);
-        `flow_changes` then change that objective (e.g. {"bridge_prob": 0.5})."""
+        `flow_changes` then change that objective (e.g. {"bridge_prob": 0.5}) and `grow_depth`
+        deepens its network to that many blocks, computing what it computed
+        (`engine.model.grow`)."""
+        if grow_depth is not None and base_model is None:
+            raise ValueError("grow_depth deepens a base model; a new model takes its preset's")
         self.train_cfg, self.data_cfg = train, data
         self.out_dir = Path(out_dir)
         self.dist = dist_info or DistInfo.single()
@@ -104,6 +110,10 @@ class Trainer:
             base = load_model(base_model)
             self.run, net, self.codec = base.run, base.net, base.codec
             self.provenance = {"base_model": str(base_model), "base_training": base.training}
+            if grow_depth is not None and grow_depth != net.cfg.depth:
+                self.provenance["grown_from_depth"] = net.cfg.depth
+                net = grow_depth_of(net, grow_depth)
+                self.run = dataclasses.replace(self.run, model=net.cfg)
         else:
             self.run = run or PRESETS[train.preset]
             net, self.codec = DiT(self.run.model), build_codec("stft")

@@ -151,6 +151,26 @@ def test_fine_tune_records_provenance(data_dir, tmp_path, tiny_model_path):
     assert model.training["steps"] == 3
 
 
+def test_fine_tune_can_deepen_its_base(data_dir, tmp_path, tiny_model_path):
+    base = load_model(tiny_model_path)
+    trainer = Trainer(None, _cfg(steps=2), _data(data_dir), tmp_path / "deep", "cpu",
+                      base_model=tiny_model_path, grow_depth=2 * base.run.model.depth)
+    z = torch.randn(1, base.run.model.latent_channels, 9)
+    t = torch.tensor([0.5])
+    with torch.no_grad():  # before training the deeper network computes what its base did
+        torch.testing.assert_close(trainer.net.eval()(z, t, z), base.net(z, t, z),
+                                   rtol=1e-5, atol=1e-6)
+    trainer.net.train()
+    trainer.fit()
+    model = load_model(trainer.export(tmp_path / "deep_model"))
+    assert model.run.model.depth == 2 * base.run.model.depth
+    assert model.training["grown_from_depth"] == base.run.model.depth
+    with pytest.raises(ValueError, match="base model"):
+        Trainer(None, _cfg(), _data(data_dir), tmp_path / "new", "cpu", grow_depth=4)
+    assert main(["train", "--data", str(data_dir), "--out", str(tmp_path / "x"),
+                 "--grow-depth", "4", "--steps", "1"]) != 0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("compile_args", [[], ["--compile", "--compile-ddp", "inner"]],
                          ids=["eager", "ddp-of-compiled"])
