@@ -31,6 +31,17 @@ from engine.modelfile import (
 from engine.training.cli import add_weights_argument, weights_dtype
 
 
+def _output_error(ref: torch.nn.Module, net: torch.nn.Module) -> float:
+    """Relative L2 distance of two networks' predictions on one fixed random input."""
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(2, ref.cfg.latent_channels, 8, generator=g)  # (B, C, T)
+    cond = torch.randn(2, ref.cfg.latent_channels, 8, generator=g)
+    t = torch.tensor([0.3, 0.9])
+    with torch.no_grad():
+        a, b = ref(z, t, cond), net(z, t, cond)
+    return float((a - b).norm() / a.norm())
+
+
 def test_quantize_rows_error_is_at_most_half_a_step_per_row():
     g = torch.Generator().manual_seed(0)
     w = torch.randn(48, 3, 5, generator=g) * torch.logspace(-4, 1, 48)[:, None, None]
@@ -78,13 +89,7 @@ def test_int8_file_is_smaller_and_loads_to_nearly_the_same_network(tiny_model, i
         got = loaded.net.state_dict()[k]
         tol = float(v.abs().max()) / 254 + 1e-3 * float(v.abs().max()) + 1e-6
         assert torch.allclose(got, v.float(), atol=tol), k
-    g = torch.Generator().manual_seed(1)
-    z = torch.randn(2, ref.cfg.latent_channels, 8, generator=g)  # (B, C, T)
-    cond = torch.randn(2, ref.cfg.latent_channels, 8, generator=g)
-    t = torch.tensor([0.3, 0.9])
-    with torch.no_grad():
-        a, b = ref(z, t, cond), loaded.net(z, t, cond)
-    assert float((a - b).norm() / a.norm()) < 0.02
+    assert _output_error(ref, loaded.net) < 0.02
 
 
 def test_int8_matrix_without_its_scales_is_a_clear_error(int8_path):
@@ -211,15 +216,8 @@ def test_int4_file_is_smaller_than_int8_and_loads_to_its_dequantised_network(
         else:
             want = v.float()
         assert torch.equal(state[name], want), k
-    ref = tiny_model.net
-    g = torch.Generator().manual_seed(1)
-    z = torch.randn(2, ref.cfg.latent_channels, 8, generator=g)  # (B, C, T)
-    cond = torch.randn(2, ref.cfg.latent_channels, 8, generator=g)
-    t = torch.tensor([0.3, 0.9])
-    with torch.no_grad():
-        a, b = ref(z, t, cond), loaded.net(z, t, cond)
     # int4 is coarse on the tiny net (measured 0.15, int8 0.015); wrong nibbles give ~1
-    assert float((a - b).norm() / a.norm()) < 0.25
+    assert _output_error(tiny_model.net, loaded.net) < 0.25
 
 
 def test_int4_matrix_without_its_scales_is_a_clear_error(int4_path):
