@@ -142,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--baselines", nargs="*", choices=["sinc", "dsp"], default=["sinc", "dsp"],
                     help="scored beside the model (default both; sinc: resampled only, dsp: "
                          "spectral band replication)")
-    ev.add_argument("--conditions", nargs="+", choices=["8k", "16k", "22.05k", "lp16k"],
-                    default=["8k", "16k", "22.05k", "lp16k"], help="simulated inputs")
+    ev.add_argument("--conditions", nargs="+",
+                    choices=["8k", "16k", "22.05k", "lp16k", "phone-ulaw", "phone-gsm"],
+                    default=["8k", "16k", "22.05k", "lp16k"],
+                    help="simulated inputs (default the first four; phone-*: 8 kHz in the "
+                         "300-3400 Hz voice band through G.711 mu-law or GSM 06.10)")
     ev.add_argument("--out", type=Path, default=None, help="default: runs/eval-<date>")
     _add_restore_arguments(ev)
     ev.add_argument("--max-files", type=_positive_int, default=None,

@@ -12,7 +12,9 @@ can undo; the upsampler's own roll-off is undone, `engine.audio.rolloff`).
 
 Conditions: resampled down with soxr VHQ (`engine.audio.io.resample`, the pipeline's resampler)
 to 8 kHz, 16 kHz and 22.05 kHz; and 44.1 kHz low-passed at 16 kHz with a steep zero-phase
-(linear-phase FIR applied centred) filter, as MP3 encoders do.
+(linear-phase FIR applied centred) filter, as MP3 encoders do (`DEFAULT_CONDITIONS`). On request
+also two phone calls: 8 kHz in the 300-3400 Hz voice band through G.711 mu-law ("phone-ulaw") or
+GSM 06.10 ("phone-gsm"), `engine.eval.telephone`.
 
 Categories come from the first path component under each folder (`<category>/<source>/...`),
 else "all". With `max_files`, files are taken round-robin over categories, within a category
@@ -41,6 +43,7 @@ from engine.audio.files import AUDIO_SUFFIXES
 from engine.audio.io import AudioInputError, load, resample
 from engine.config import SAMPLE_RATE
 from engine.eval.baselines import sbr_upsample, sinc_upsample
+from engine.eval.telephone import PHONE_RATE, VOICE_BAND_HZ, telephone
 from engine.metrics import HOLES_BAND_HZ, hole_share, lsd, lsd_bands
 from engine.pipeline import Restorer
 
@@ -56,18 +59,21 @@ NYQUIST_HZ = SAMPLE_RATE / 2
 
 @dataclass(frozen=True)
 class Condition:
-    """One simulated input: resampled down to `sample_rate`, or low-passed at 44.1 kHz."""
+    """One simulated input: resampled down to `sample_rate`, or low-passed at 44.1 kHz, or a
+    phone call (8 kHz, voice band, `phone_codec`)."""
 
     name: str
     sample_rate: int  # rate of the simulated input file
     nominal_cutoff_hz: float  # its band limit by construction
     lowpass_hz: float | None = None  # steep zero-phase low-pass at 44.1 kHz instead
+    phone_codec: str | None = None  # "ulaw" / "gsm": `engine.eval.telephone` after resampling
 
     def simulate(self, ref: np.ndarray) -> np.ndarray:
         """Band-limited input `(Ch, S')` at `sample_rate` from a 44.1 kHz reference `(Ch, S)`."""
         if self.lowpass_hz is not None:
             return mp3_lowpass(ref, self.lowpass_hz)
-        return resample(ref, SAMPLE_RATE, self.sample_rate)
+        x = resample(ref, SAMPLE_RATE, self.sample_rate)
+        return x if self.phone_codec is None else telephone(x, self.phone_codec)
 
 
 CONDITIONS = {c.name: c for c in (
@@ -75,7 +81,10 @@ CONDITIONS = {c.name: c for c in (
     Condition("16k", 16000, 8000.0),
     Condition("22.05k", 22050, 11025.0),
     Condition("lp16k", SAMPLE_RATE, 16000.0, lowpass_hz=16000.0),
+    Condition("phone-ulaw", PHONE_RATE, VOICE_BAND_HZ[1], phone_codec="ulaw"),
+    Condition("phone-gsm", PHONE_RATE, VOICE_BAND_HZ[1], phone_codec="gsm"),
 )}
+DEFAULT_CONDITIONS = ("8k", "16k", "22.05k", "lp16k")  # the issue's four (report targets)
 
 
 def mp3_lowpass(x: np.ndarray, cutoff_hz: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -91,7 +100,7 @@ class EvalConfig:
 
     folders: tuple[Path, ...]
     systems: tuple[str, ...] = SYSTEMS
-    conditions: tuple[str, ...] = tuple(CONDITIONS)
+    conditions: tuple[str, ...] = DEFAULT_CONDITIONS
     seconds: float | None = None  # centred excerpt of each reference; None: the whole file
     max_files: int | None = None  # None: every file
     examples: int = 4  # spectrogram examples (file x condition) kept for the report

@@ -10,7 +10,7 @@ import pytest
 
 from engine import cli
 from engine.eval.baselines import sbr_upsample, sinc_upsample
-from engine.eval.evaluate import CONDITIONS, EvalFile, find_files, mp3_lowpass, select_files
+from engine.eval.evaluate import DEFAULT_CONDITIONS, EvalFile, find_files, mp3_lowpass, select_files
 from engine.metrics import lsd, lsd_bands
 from engine.sbr import SBRConfig
 from tests.engine.conftest import band_limit, synth_clip, write_wav
@@ -95,13 +95,13 @@ def eval_folder(tmp_path: Path) -> Path:
 
 def _check_outputs(out: Path, systems: set[str], n_examples: int) -> list[dict]:
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * len(CONDITIONS) * len(systems)
+    assert len(rows) == 2 * len(DEFAULT_CONDITIONS) * len(systems)
     assert {r["system"] for r in rows} == systems
-    assert {r["condition"] for r in rows} == set(CONDITIONS)
+    assert {r["condition"] for r in rows} == set(DEFAULT_CONDITIONS)
     assert {r["category"] for r in rows} == {"speech", "music"}
     assert all(r["lsd"] is not None and r["rtf"] >= 0 for r in rows)
     report = (out / "report.md").read_text()
-    for name in [*CONDITIONS, "speech", "music", "## Per category", "<details>", "RTF",
+    for name in [*DEFAULT_CONDITIONS, "speech", "music", "## Per category", "<details>", "RTF",
                  "## Encoder holes in the references", "hole-free"]:
         assert name in report
     assert all(r["ref_holes"] == 0.0 for r in rows)  # synthetic float references: no holes
