@@ -112,23 +112,26 @@ def category_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def target_table(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The default-model issue's targets per condition, when model and both baselines ran."""
+    """The default-model issue's targets per condition that has one (`TARGETS`), when model
+    and both baselines ran."""
     if not {"model", "sinc", "dsp"} <= {r["system"] for r in rows}:
         return []
     body = []
-    for cond in _present(rows, "condition", list(CONDITIONS)):
+    for cond in [c for c in _present(rows, "condition", list(TARGETS)) if c in TARGETS]:
         model, sinc, dsp = (_stat(rows, "lsd", condition=cond, system=s)
                             for s in ("model", "sinc", "dsp"))
         low = _stat(rows, "lsd_low", condition=cond, system="model")
         kept = _stat(rows, "lsd_kept", condition=cond, system="model")
         reduction = None if model is None or not sinc else 100.0 * (1.0 - model / sinc)
-        target = TARGETS.get(cond)
+        target = TARGETS[cond]
         body.append([
-            cond, _fmt(reduction, 1) + " %", f"≥ {target:.0f} %" if target else "—",
-            _yes(reduction is not None and target is not None and reduction >= target),
+            cond, _fmt(reduction, 1) + " %", f"≥ {target:.0f} %",
+            _yes(reduction is not None and reduction >= target),
             f"{_fmt(model)} vs {_fmt(dsp)}",
             _yes(model is not None and dsp is not None and model < dsp),
             _fmt(low), _yes(low is not None and low <= KEPT_BAND_MAX), _fmt(kept)])
+    if not body:
+        return []
     return _table(["input", "model vs sinc", "target", "met", "LSD model vs DSP",
                    "below DSP", "LSD below cutoff", f"≤ {KEPT_BAND_MAX}",
                    "kept band vs input"], body)

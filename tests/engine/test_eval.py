@@ -174,6 +174,9 @@ def test_target_table_does_not_round_a_miss_up_to_the_target():
             for s, v in (("sinc", 4.281), ("dsp", 1.453), ("model", 1.298))]
     line = next(r for r in target_table(rows) if r.startswith("| 8k"))
     assert "| 69.7 % | ≥ 70 % | **no** |" in line  # 1 - 1.298 / 4.281 = 69.68 %
+    phone = [{**r, "condition": "phone-gsm"} for r in rows]  # no target: not in the table
+    assert [r for r in target_table(rows + phone) if "phone" in r] == []
+    assert target_table(phone) == []
 
 
 def test_report_adds_the_targets_on_hole_free_references(tmp_path) -> None:
