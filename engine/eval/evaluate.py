@@ -14,7 +14,7 @@ Conditions: resampled down with soxr VHQ (`engine.audio.io.resample`, the pipeli
 to 8 kHz, 16 kHz and 22.05 kHz; and 44.1 kHz low-passed at 16 kHz with a steep zero-phase
 (linear-phase FIR applied centred) filter, as MP3 encoders do (`DEFAULT_CONDITIONS`). On request
 also two phone calls: 8 kHz in the 300-3400 Hz voice band through G.711 mu-law ("phone-ulaw") or
-GSM 06.10 ("phone-gsm"), `engine.eval.telephone`.
+GSM 06.10 ("phone-gsm"), `engine.audio.telephone`.
 
 Categories come from the first path component under each folder (`<category>/<source>/...`),
 else "all". With `max_files`, files are taken round-robin over categories, within a category
@@ -41,9 +41,9 @@ from scipy.signal import firwin, oaconvolve
 from engine.audio.cutoff import detect_cutoff
 from engine.audio.files import AUDIO_SUFFIXES
 from engine.audio.io import AudioInputError, load, resample
+from engine.audio.telephone import PHONE_RATE, VOICE_BAND_HZ, telephone
 from engine.config import SAMPLE_RATE
 from engine.eval.baselines import sbr_upsample, sinc_upsample
-from engine.eval.telephone import PHONE_RATE, VOICE_BAND_HZ, telephone
 from engine.metrics import HOLES_BAND_HZ, hole_share, lsd, lsd_bands
 from engine.pipeline import Restorer
 
@@ -66,7 +66,7 @@ class Condition:
     sample_rate: int  # rate of the simulated input file
     nominal_cutoff_hz: float  # its band limit by construction
     lowpass_hz: float | None = None  # steep zero-phase low-pass at 44.1 kHz instead
-    phone_codec: str | None = None  # "ulaw" / "gsm": `engine.eval.telephone` after resampling
+    phone_codec: str | None = None  # "ulaw" / "gsm": `engine.audio.telephone` after resampling
 
     def simulate(self, ref: np.ndarray) -> np.ndarray:
         """Band-limited input `(Ch, S')` at `sample_rate` from a 44.1 kHz reference `(Ch, S)`."""

@@ -63,6 +63,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="target STFT bins below this magnitude in active frames (encoder "
                         "holes) carry no loss; 1e-4 is the LSD's clamp (default 0: every bin"
                         f"{base_s})")
+    p.add_argument("--phone", type=float, default=None, metavar="P",
+                   help="share of crops made as phone calls: 8 kHz, the 300-3400 Hz voice band, "
+                        f"G.711 mu-law or GSM 06.10 (default 0{base_s})")
     p.add_argument("--workers", type=int, default=t.num_workers,
                    help=f"DataLoader workers per GPU (default {t.num_workers})")
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
@@ -149,11 +152,14 @@ def data_config_from_args(args: argparse.Namespace,
     """CLI flags -> DataConfig; flags left out keep `recipe` (a fine-tune's base model's)."""
     from engine.training.dataconfig import DataConfig
 
-    return DataConfig.continuing(
+    data = DataConfig.continuing(
         recipe, tuple(str(d) for d in args.data), crop_s=args.crop_s,
         group_exponent=args.group_exponent, tilt_prob=args.tilt, hole_floor=args.hole_floor,
         tilt_db_per_octave=None if args.tilt_db is None else tuple(args.tilt_db),
         val_folders=tuple(str(d) for d in args.val_data), seed=args.seed)
+    if args.phone is not None:
+        data = dataclasses.replace(data, degrade=data.degrade.with_phone_share(args.phone))
+    return data
 
 
 def flow_changes_from_args(args: argparse.Namespace) -> dict[str, float]:

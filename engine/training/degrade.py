@@ -12,6 +12,10 @@ Families, varied so the model does not learn one filter's signature (all numpy, 
   takes to bring a low-rate file to 44.1 kHz.
 - `mp3`: an MP3-like low-pass at 44.1 kHz: a 576-hop sine-window STFT with a steep cut and
   random, frame-varying holes in the scale-factor bands just below it (a starved encoder).
+- `phone`: a phone call (`engine.audio.telephone`): down to 8 kHz, the 300-3400 Hz voice band,
+  G.711 mu-law or GSM 06.10 (one at random), back up as `resample` does. Its cutoff is the one
+  `detect_cutoff` finds (3.3-3.9 kHz), whatever was drawn; weight 0 unless asked for
+  (`with_phone_share`).
 
 Cutoff convention: `cutoff_hz` is the -6 dB point of the whole degradation (amplitude 0.5),
 which is where `engine.audio.cutoff.detect_cutoff` puts a band edge (its knee is the highest
@@ -28,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 import numpy as np
@@ -36,12 +40,14 @@ import scipy.fft
 import scipy.signal as ss
 from scipy.optimize import brentq
 
+from engine.audio.cutoff import detect_cutoff
 from engine.audio.io import resample
+from engine.audio.telephone import CODECS, PHONE_RATE, telephone
 from engine.config import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("butter", "cheby1", "cheby2", "ellip", "brickwall", "resample", "mp3")
+FAMILIES = ("butter", "cheby1", "cheby2", "ellip", "brickwall", "resample", "mp3", "phone")
 IIR_FAMILIES = ("butter", "cheby1", "cheby2", "ellip")
 STANDARD_RATES = (8000, 16000, 22050, 32000)  # Hz: low-rate files the named cutoffs stand for
 SOXR_BANDWIDTH = 0.956  # -6 dB point of the resample down+up chain / low rate's Nyquist
@@ -84,6 +90,7 @@ class DegradeConfig:
     brickwall_prob: float = 0.14
     resample_prob: float = 0.2
     mp3_prob: float = 0.1
+    phone_prob: float = 0.0  # voice band + speech codec at 8 kHz (off in the trained recipes)
     iir_orders: tuple[int, ...] = (4, 6, 8, 12)
     causal_prob: float = 0.25  # share of IIR filters run once forward (not zero-phase) ...
     causal_min_order: int = 8  # ... only at this order or above (gentler ones leak too much)
@@ -127,6 +134,13 @@ class DegradeConfig:
     def family_weights(self) -> dict[str, float]:
         """Unnormalised draw weight of each family."""
         return {name: float(getattr(self, f"{name}_prob")) for name in FAMILIES}
+
+    def with_phone_share(self, share: float) -> DegradeConfig:
+        """This config with phone calls drawn for `share` of the crops (the others keep
+        their relative weights)."""
+        _check(0 <= share < 1, "phone share", "must be in [0, 1)")
+        others = sum(w for name, w in self.family_weights().items() if name != "phone")
+        return replace(self, phone_prob=others * share / (1 - share))
 
 
 @dataclass(frozen=True)
@@ -231,6 +245,15 @@ class Degrader:
                 return Degraded(x, cutoff_hz, family, spec.describe(),
                                 _iir_row(spec, cutoff_hz))
             return Degraded(_iir(x, spec, cutoff_hz), cutoff_hz, family, spec.describe())
+        if family == "phone":
+            codec = list(CODECS)[int(rng.integers(len(CODECS)))]
+            low = telephone(resample(x[None], SAMPLE_RATE, PHONE_RATE), codec)  # (1, S')
+            lr = resample(low, PHONE_RATE, SAMPLE_RATE)[0]
+            lr = np.pad(lr[: x.shape[0]], (0, max(0, x.shape[0] - lr.shape[0])))  # (S,)
+            # the edge as the pipeline finds it: mu-law keeps the voice band's (~3.4 kHz), GSM's
+            # synthesis fills more or less of 3.4-3.9 kHz depending on the sound
+            edge = float(detect_cutoff(lr, SAMPLE_RATE))
+            return Degraded(lr, edge, family, f"voice band, {codec}")
         if family == "resample":
             rate = resample_rate(cutoff_hz)
             lr = resample(resample(x[None], SAMPLE_RATE, rate), rate, SAMPLE_RATE)[0]  # (S',)

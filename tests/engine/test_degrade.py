@@ -163,3 +163,44 @@ def test_all_zero_family_weights_rejected() -> None:
     only = Degrader(DegradeConfig(**{**zeros, "brickwall_prob": 1.0}))
     x = np.zeros(4096, np.float32)
     assert {only(x, np.random.default_rng(i)).kind for i in range(10)} == {"brickwall"}
+
+
+def test_phone_calls_are_off_unless_asked_for_then_drawn_at_their_share() -> None:
+    assert DegradeConfig().phone_prob == 0.0
+    cfg = DegradeConfig().with_phone_share(0.25)
+    weights = cfg.family_weights()
+    assert weights["phone"] / sum(weights.values()) == pytest.approx(0.25)
+    assert cfg.with_phone_share(0.0).phone_prob == 0.0
+    with pytest.raises(ValueError, match="phone share"):
+        cfg.with_phone_share(1.0)
+    short = np.full(2048, 0.01, np.float32)
+    rng = np.random.default_rng(0)
+    kinds = [Degrader(cfg)(short, rng).kind for _ in range(800)]
+    assert abs(kinds.count("phone") / len(kinds) - 0.25) < 0.05
+
+
+def test_a_phone_call_keeps_the_voice_band_through_a_codec() -> None:
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    hum = 0.2 * np.sin(2 * np.pi * 100 * t)  # a low the voice band cuts
+    x = (0.5 * synth_clip(2.0, seed=6) + hum).astype(np.float32)  # full band
+    rng = np.random.default_rng(0)
+    calls = [Degrader().apply(x, "phone", 8000.0, rng) for _ in range(8)]
+    assert {c.detail for c in calls} == {"voice band, ulaw", "voice band, gsm"}
+    freqs = np.fft.rfftfreq(x.shape[0], 1 / SAMPLE_RATE)
+    power_in = np.abs(np.fft.rfft(x)) ** 2
+    for call in calls:
+        assert call.lr.shape == x.shape and call.lr.dtype == np.float32 and call.kind == "phone"
+        assert 3200 < call.cutoff_hz < 4000  # where the pipeline's detector puts the edge
+        power = np.abs(np.fft.rfft(call.lr)) ** 2
+
+        def ratio_db(lo: float, hi: float, p: np.ndarray = power) -> float:
+            band = (freqs >= lo) & (freqs < hi)
+            return float(10 * np.log10(p[band].sum() / power_in[band].sum()))
+
+        assert abs(ratio_db(500, 3000)) < 3  # the voice band is kept (through the codec)
+        assert ratio_db(90, 110) < -20  # the lows are cut
+        assert ratio_db(4500, 20000) < -40  # nothing above the phone's band
+    ulaw = next(c for c in calls if c.detail.endswith("ulaw"))
+    plain = Degrader().apply(x, "resample", 4000.0, rng)  # 8 kHz without the phone channel
+    core = slice(1000, -1000)
+    assert not np.allclose(ulaw.lr[core], plain.lr[core], atol=1e-3)  # the codec's noise is in

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from engine.audio.cutoff import detect_cutoff
+from engine.audio.telephone import PHONE_RATE, codec_round_trip, telephone, voice_band
 from engine.cli import build_parser
 from engine.eval.evaluate import CONDITIONS, DEFAULT_CONDITIONS, EvalConfig
-from engine.eval.telephone import PHONE_RATE, codec_round_trip, telephone, voice_band
 from tests.engine.conftest import synth_clip
 
 

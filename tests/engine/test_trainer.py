@@ -401,6 +401,29 @@ def test_tilt_flags_reach_the_data_config():
         data_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--tilt", "2"]))
 
 
+def test_phone_flag_sets_the_share_and_a_fine_tune_keeps_its_bases_unless_told():
+    from engine.training.cli import add_train_arguments, data_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+
+    def share(cfg) -> float:
+        weights = cfg.degrade.family_weights()
+        return weights["phone"] / sum(weights.values())
+
+    assert share(data_config_from_args(parser.parse_args(["--data", "d", "--out", "o"]))) == 0
+    phoned = data_config_from_args(parser.parse_args(["--data", "d", "--out", "o",
+                                                      "--phone", "0.2"]))
+    assert share(phoned) == pytest.approx(0.2)
+    recipe = json.loads(json.dumps(phoned.recipe()))  # as a model file's provenance holds it
+    base_args = parser.parse_args(["--data", "e", "--out", "o"])
+    assert share(data_config_from_args(base_args, recipe)) == pytest.approx(0.2)
+    off = parser.parse_args(["--data", "e", "--out", "o", "--phone", "0"])
+    assert share(data_config_from_args(off, recipe)) == 0
+    with pytest.raises(ValueError, match="phone share"):
+        data_config_from_args(parser.parse_args(["--data", "d", "--out", "o", "--phone", "1"]))
+
+
 def test_hole_floor_leaves_encoder_holes_out_of_the_loss(data_dir, tmp_path):
     from engine.training.cli import add_train_arguments, data_config_from_args
 

@@ -1,11 +1,12 @@
-"""A telephone channel for `jatsr eval`: the 300-3400 Hz voice band and a speech codec at 8 kHz.
+"""A telephone channel: the 300-3400 Hz voice band and a speech codec at 8 kHz.
 
 Resampling a reference down to 8 kHz gives a clean 0-4 kHz band; a real phone call also loses
 what lies below ~300 Hz and above ~3.4 kHz (the voice band of ITU-T G.712) and passes through a
 codec that adds its own noise to what is kept: G.711 mu-law (8-bit companded samples, the
 landline and most VoIP trunks) or GSM 06.10 full rate (13 kbit/s, the first mobile networks and
 Asterisk's `.gsm` prompts). Both codecs are libsndfile's own (through soundfile), so the input
-is what a `.wav` of that subtype holds.
+is what a `.wav` of that subtype holds. Used by `jatsr eval`'s phone conditions and the training
+degradation family "phone".
 
 Dimensions: Ch channels, S samples at 8 kHz.
 """
