@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 FAMILIES = ("butter", "cheby1", "cheby2", "ellip", "brickwall", "resample", "mp3", "phone")
 IIR_FAMILIES = ("butter", "cheby1", "cheby2", "ellip")
+CPU_FAMILIES = ("resample", "phone")  # always made in the workers (never deferred)
 STANDARD_RATES = (8000, 16000, 22050, 32000)  # Hz: low-rate files the named cutoffs stand for
 SOXR_BANDWIDTH = 0.956  # -6 dB point of the resample down+up chain / low rate's Nyquist
 EDGE_DB = 20 * math.log10(2)  # 6.02 dB: the attenuation that defines the cutoff
