@@ -14,8 +14,8 @@ Families, varied so the model does not learn one filter's signature (all numpy, 
   random, frame-varying holes in the scale-factor bands just below it (a starved encoder).
 - `phone`: a phone call (`engine.audio.telephone`): down to 8 kHz, the 300-3400 Hz voice band,
   G.711 mu-law or GSM 06.10 (one at random), back up as `resample` does. Its cutoff is the one
-  `detect_cutoff` finds (3.3-3.9 kHz), whatever was drawn; weight 0 unless asked for
-  (`with_phone_share`).
+  the pipeline would detect on the 8 kHz call (3.1-3.4 kHz), whatever was drawn; weight 0 unless
+  asked for (`with_phone_share`).
 
 Cutoff convention: `cutoff_hz` is the -6 dB point of the whole degradation (amplitude 0.5),
 which is where `engine.audio.cutoff.detect_cutoff` puts a band edge (its knee is the highest
@@ -249,11 +249,11 @@ class Degrader:
         if family == "phone":
             codec = list(CODECS)[int(rng.integers(len(CODECS)))]
             low = telephone(resample(x[None], SAMPLE_RATE, PHONE_RATE), codec)  # (1, S')
+            # the edge as the pipeline finds it, on the 8 kHz call itself: ~3.36 kHz with mu-law,
+            # ~3.14 with GSM (measured on full-band clips)
+            edge = float(detect_cutoff(low[0], PHONE_RATE))
             lr = resample(low, PHONE_RATE, SAMPLE_RATE)[0]
             lr = np.pad(lr[: x.shape[0]], (0, max(0, x.shape[0] - lr.shape[0])))  # (S,)
-            # the edge as the pipeline finds it: mu-law keeps the voice band's (~3.4 kHz), GSM's
-            # synthesis fills more or less of 3.4-3.9 kHz depending on the sound
-            edge = float(detect_cutoff(lr, SAMPLE_RATE))
             return Degraded(lr, edge, family, f"voice band, {codec}")
         if family == "resample":
             rate = resample_rate(cutoff_hz)
