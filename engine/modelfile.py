@@ -14,7 +14,8 @@ int4 files (schema 3, `weights_dtype` "int4") hold the network's matrices as sig
 values in groups of 32 along each row, one fp16 scale per group: "net.<name>" is uint8 (R, K/2),
 two values per byte (q + 8, the even column in the low nibble), "qscale4.net.<name>" fp16
 (R, K/32), w = q * scale, -8 <= q <= 7. The input layers (`INT4_KEEP_INT8`) and matrices whose
-row length K is not a multiple of 32 are stored as int8 rows, the rest as in int8 files.
+row length K is not a multiple of 32 (or of more than two dims) are stored as int8 rows, the rest
+as in int8 files.
 """
 
 from __future__ import annotations
@@ -128,9 +129,9 @@ def _stored(name: str, v: torch.Tensor, dtype: torch.dtype) -> dict[str, torch.T
 
 
 def _int4_eligible(name: str, w: torch.Tensor) -> bool:
-    """Whether matrix `name` goes int4: rows of whole groups, not an input layer."""
-    k = w.numel() // max(w.shape[0], 1)  # the flattened row length
-    return k % INT4_GROUP == 0 and not name.startswith(INT4_KEEP_INT8)
+    """Whether matrix `name` goes int4: 2-D, rows of whole groups, not an input layer (2-D, so
+    the file's (R, K) is its shape; the network has no matrix of more dims)."""
+    return w.ndim == 2 and w.shape[1] % INT4_GROUP == 0 and not name.startswith(INT4_KEEP_INT8)
 
 
 def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,12 +197,8 @@ def dequantize_groups(packed: torch.Tensor, scale: torch.Tensor,
     return groups.reshape(shape)
 
 
-def _net_state(tensors: dict[str, torch.Tensor],
-               shapes: dict[str, torch.Size] | None = None) -> dict[str, torch.Tensor]:
-    """The network's fp32 state dict from a file's tensors (int8 rows, int4 groups expanded).
-
-    shapes: the network's tensor shapes, for int4 matrices of more than two dims (stored flat).
-    """
+def _net_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's fp32 state dict from a file's tensors (int8 rows, int4 groups expanded)."""
     state = {}
     for k, v in tensors.items():
         if not k.startswith("net."):
@@ -215,10 +212,7 @@ def _net_state(tensors: dict[str, torch.Tensor],
             scale = tensors.get(QSCALE4 + k)
             if scale is None:
                 raise ValueError(f"int4 tensor {k} has no {QSCALE4}{k}")
-            shape = (shapes or {}).get(k[4:])
-            if shape is not None and math.prod(shape) != 2 * v.numel():
-                shape = None  # stays (R, K): load_state_dict names the mismatch
-            state[k[4:]] = dequantize_groups(v, scale, shape)
+            state[k[4:]] = dequantize_groups(v, scale)
         else:
             state[k[4:]] = v.float()
     return state
@@ -272,8 +266,7 @@ def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu",
         raise ModelFileError(f"{weights_path}: invalid architecture in config ({e})") from e
     net = DiT(run.model)
     try:
-        shapes = {k: v.shape for k, v in net.state_dict().items()}
-        net.load_state_dict(_net_state(tensors, shapes), strict=True)
+        net.load_state_dict(_net_state(tensors), strict=True)
     except ValueError as e:
         raise ModelFileError(f"{weights_path}: {e}") from e
     except RuntimeError as e:
