@@ -117,7 +117,8 @@ def target_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     if not {"model", "sinc", "dsp"} <= {r["system"] for r in rows}:
         return []
     body = []
-    for cond in [c for c in _present(rows, "condition", list(TARGETS)) if c in TARGETS]:
+    present = {r["condition"] for r in rows}
+    for cond in [c for c in TARGETS if c in present]:
         model, sinc, dsp = (_stat(rows, "lsd", condition=cond, system=s)
                             for s in ("model", "sinc", "dsp"))
         low = _stat(rows, "lsd_low", condition=cond, system="model")
