@@ -29,6 +29,7 @@ Nyquist (measured on white noise; 0.950 with plain soxr up), so a 16 kHz round t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -46,6 +47,7 @@ from engine.audio.telephone import CODECS, PHONE_RATE, telephone
 from engine.config import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
+_cutoff_log = logging.getLogger(detect_cutoff.__module__)
 
 FAMILIES = ("butter", "cheby1", "cheby2", "ellip", "brickwall", "resample", "mp3", "phone")
 IIR_FAMILIES = ("butter", "cheby1", "cheby2", "ellip")
@@ -251,7 +253,8 @@ class Degrader:
             low = telephone(resample(x[None], SAMPLE_RATE, PHONE_RATE), codec)  # (1, S')
             # the edge as the pipeline finds it, on the 8 kHz call itself: ~3.36 kHz with mu-law,
             # ~3.14 with GSM (measured on full-band clips)
-            edge = float(detect_cutoff(low[0], PHONE_RATE))
+            with _quiet(_cutoff_log):  # a quiet crop has no edge: its "assuming full band"
+                edge = float(detect_cutoff(low[0], PHONE_RATE))  # note would flood the log
             lr = resample(low, PHONE_RATE, SAMPLE_RATE)[0]
             lr = np.pad(lr[: x.shape[0]], (0, max(0, x.shape[0] - lr.shape[0])))  # (S,)
             return Degraded(lr, edge, family, f"voice band, {codec}")
@@ -434,3 +437,15 @@ def _mp3_like(x: np.ndarray, cutoff_hz: float, width_hz: float, hole_prob: float
     blocks[:-1] += out[:, :hop]
     blocks[1:] += out[:, hop:]
     return blocks.reshape(-1)[hop : hop + n]
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger):
+    """Drop `logger`'s notes below WARNING for the duration (a worker degrades crops by the
+    thousand; the detector's per-call notes are for one user file, not for training logs)."""
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from engine.audio.cutoff import detect_cutoff
 from engine.audio.io import iter_blocks, resample
+from engine.audio.telephone import PHONE_RATE
 from engine.config import SAMPLE_RATE
 from engine.training.degrade import (
     FAMILIES,
@@ -178,6 +180,21 @@ def test_phone_calls_are_off_unless_asked_for_then_drawn_at_their_share() -> Non
     rng = np.random.default_rng(0)
     kinds = [Degrader(cfg)(short, rng).kind for _ in range(800)]
     assert abs(kinds.count("phone") / len(kinds) - 0.25) < 0.05
+
+
+def test_phone_calls_keep_the_detectors_notes_out_of_the_training_log(caplog) -> None:
+    """A silent crop has no band edge; the detector says so at INFO for a user's file, but a
+    worker makes thousands of calls (a 15-minute run logged 6,300 such lines)."""
+    cutoff_log = logging.getLogger("engine.audio.cutoff")
+    caplog.set_level(logging.INFO, logger=cutoff_log.name)
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # both codecs
+        call = Degrader().apply(np.zeros(SAMPLE_RATE, np.float32), "phone", 8000.0, rng)
+        assert 3000 < call.cutoff_hz <= 4000
+    assert not [r for r in caplog.records if r.name == cutoff_log.name]
+    assert cutoff_log.level == logging.INFO  # caplog's level, handed back
+    detect_cutoff(np.zeros(PHONE_RATE, np.float32), PHONE_RATE)  # the pipeline still notes it
+    assert [r for r in caplog.records if r.name == cutoff_log.name]
 
 
 def test_a_phone_call_keeps_the_voice_band_through_a_codec() -> None:
