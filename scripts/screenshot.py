@@ -31,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", help="model file (default: the shipped model, else a tiny "
                                         "one trained on the fly)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
-    parser.add_argument("--steps", type=int, default=8, help="sampler steps (the default: 8)")
+    parser.add_argument("--steps", type=int, help="sampler steps (default: the app's)")
     parser.add_argument("--size", default="1600x1000", help="window size WxH")
     parser.add_argument("--offscreen", action="store_true", help="never use Xvfb")
     parser.add_argument("--train-steps", type=int, default=40)
@@ -131,7 +131,7 @@ def take(args: argparse.Namespace, work: Path, width: int, height: int, real: bo
     from app.main_window import MainWindow
     from app.models.queue_model import Status
     from app.playback.player import Mode
-    from app.settings import Settings
+    from app.settings import DEFAULTS, Settings
     from app.widgets.theme import apply_theme
 
     model = args.model or shipped_model() or str(train_model(work, args.train_steps))
@@ -139,7 +139,8 @@ def take(args: argparse.Namespace, work: Path, width: int, height: int, real: bo
     app = QApplication([sys.argv[0]])
     apply_theme(app)
     settings = Settings.open_default()
-    for key, value in (("processing/model", str(model)), ("processing/steps", args.steps),
+    steps = args.steps or DEFAULTS["processing/steps"]
+    for key, value in (("processing/model", str(model)), ("processing/steps", steps),
                        ("processing/device", "cpu"), ("view/show_difference", True),
                        ("view/db_floor", -110.0), ("view/db_ceiling", -20.0)):
         settings.set(key, value)
