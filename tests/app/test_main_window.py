@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -302,11 +301,24 @@ def test_zooming_in_draws_a_full_resolution_span(qtbot: QtBot, window: MainWindo
     qtbot.waitUntil(lambda: view.images[0].image is not None, timeout=20_000)
     assert view.images[0].image.shape[1] == 10
     view.plots[0].setXRange(0.5, 0.8, padding=0.0)
-    qtbot.waitUntil(lambda: view.detail_images[0].image is not None, timeout=20_000)
-    columns = view.detail_images[0].image.shape[1]
-    assert columns == math.ceil(0.45 * 44100 / analysis.HOP_SAMPLES)  # 0.425-0.875 s, every hop
+
+    def detail() -> tuple[float, float, int] | None:
+        """(start s, stop s, columns) of the detail drawn over the first overview."""
+        image = view.detail_images[0]
+        if image.image is None:
+            return None
+        rect = image.mapRectToParent(image.boundingRect())
+        return rect.left(), rect.right(), image.image.shape[1]
+
+    # The detail spans the zoomed view (0.425-0.875 s with its margins), or the whole clip when
+    # the unzoomed view, already too coarse at 10 columns, got its own detail first; either way
+    # at full resolution, one column per hop.
+    qtbot.waitUntil(lambda: (d := detail()) is not None and d[0] <= 0.5 and d[1] >= 0.8,
+                    timeout=20_000)
+    start, stop, columns = detail()
+    assert columns == pytest.approx((stop - start) * 44100 / analysis.HOP_SAMPLES, abs=1)
     window.queue_view.select_job(job)  # same item: nothing reloads, the detail stays
-    assert view.detail_images[0].image.shape[1] == columns
+    assert detail() == (start, stop, columns)
 
 
 def test_settings_panel_shows_every_label_in_full(qtbot: QtBot, window: MainWindow) -> None:
