@@ -255,13 +255,11 @@ class Degrader:
             # ~3.14 with GSM (measured on full-band clips)
             with _quiet(_cutoff_log):  # a quiet crop has no edge: its "assuming full band"
                 edge = float(detect_cutoff(low[0], PHONE_RATE))  # note would flood the log
-            lr = resample(low, PHONE_RATE, SAMPLE_RATE)[0]
-            lr = np.pad(lr[: x.shape[0]], (0, max(0, x.shape[0] - lr.shape[0])))  # (S,)
-            return Degraded(lr, edge, family, f"voice band, {codec}")
+            return Degraded(_up_to(low, PHONE_RATE, x.shape[0]), edge, family,
+                            f"voice band, {codec}")
         if family == "resample":
             rate = resample_rate(cutoff_hz)
-            lr = resample(resample(x[None], SAMPLE_RATE, rate), rate, SAMPLE_RATE)[0]  # (S',)
-            lr = np.pad(lr[: x.shape[0]], (0, max(0, x.shape[0] - lr.shape[0])))  # (S,)
+            lr = _up_to(resample(x[None], SAMPLE_RATE, rate), rate, x.shape[0])
             return Degraded(lr, SOXR_BANDWIDTH * rate / 2, family,
                             f"soxr {SAMPLE_RATE} -> {rate} -> {SAMPLE_RATE}")
         width_hz = float(rng.uniform(*self.cfg.transition_hz))
@@ -438,6 +436,13 @@ def _mp3_like(x: np.ndarray, cutoff_hz: float, width_hz: float, hole_prob: float
     blocks[1:] += out[:, hop:]
     return blocks.reshape(-1)[hop : hop + n]
 
+
+
+def _up_to(low: np.ndarray, rate: int, n: int) -> np.ndarray:
+    """A low-rate crop `(1, S')` back at 44.1 kHz as the pipeline brings it there, cut or
+    zero-padded to the crop's `n` samples -> `(n,)`."""
+    lr = resample(low, rate, SAMPLE_RATE)[0]  # (S'',)
+    return np.pad(lr[:n], (0, max(0, n - lr.shape[0])))
 
 @contextlib.contextmanager
 def _quiet(logger: logging.Logger):
