@@ -143,10 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="scored beside the model (default both; sinc: resampled only, dsp: "
                          "spectral band replication)")
     ev.add_argument("--conditions", nargs="+",
-                    choices=["8k", "16k", "22.05k", "lp16k", "phone-ulaw", "phone-gsm"],
+                    choices=["8k", "16k", "22.05k", "lp16k", "phone-ulaw", "phone-gsm",
+                             "mp3-128k", "mp3-64k"],
                     default=["8k", "16k", "22.05k", "lp16k"],
                     help="simulated inputs (default the first four; phone-*: 8 kHz in the "
-                         "300-3400 Hz voice band through G.711 mu-law or GSM 06.10)")
+                         "300-3400 Hz voice band through G.711 mu-law or GSM 06.10; mp3-*: a "
+                         "real constant-bitrate MP3 encode at 44.1 kHz)")
     ev.add_argument("--out", type=Path, default=None, help="default: runs/eval-<date>")
     _add_restore_arguments(ev)
     ev.add_argument("--max-files", type=_positive_int, default=None,

@@ -14,7 +14,9 @@ Conditions: resampled down with soxr VHQ (`engine.audio.io.resample`, the pipeli
 to 8 kHz, 16 kHz and 22.05 kHz; and 44.1 kHz low-passed at 16 kHz with a steep zero-phase
 (linear-phase FIR applied centred) filter, as MP3 encoders do (`DEFAULT_CONDITIONS`). On request
 also two phone calls: 8 kHz in the 300-3400 Hz voice band through G.711 mu-law ("phone-ulaw") or
-GSM 06.10 ("phone-gsm"), `engine.audio.telephone`.
+GSM 06.10 ("phone-gsm"), `engine.audio.telephone`; and two real MP3 encodes at 44.1 kHz, LAME
+at a constant 128 or 64 kbit/s ("mp3-128k", "mp3-64k": band limits near 16.5 and 11 kHz, the
+kept band quantised and holed by the encoder), `engine.audio.mp3`.
 
 Categories come from the first path component under each folder (`<category>/<source>/...`),
 else "all". With `max_files`, files are taken round-robin over categories, within a category
@@ -41,6 +43,7 @@ from scipy.signal import firwin, oaconvolve
 from engine.audio.cutoff import detect_cutoff
 from engine.audio.files import AUDIO_SUFFIXES
 from engine.audio.io import AudioInputError, load, resample
+from engine.audio.mp3 import mp3_round_trip
 from engine.audio.telephone import PHONE_RATE, VOICE_BAND_HZ, telephone
 from engine.config import SAMPLE_RATE
 from engine.eval.baselines import sbr_upsample, sinc_upsample
@@ -60,18 +63,21 @@ NYQUIST_HZ = SAMPLE_RATE / 2
 @dataclass(frozen=True)
 class Condition:
     """One simulated input: resampled down to `sample_rate`, or low-passed at 44.1 kHz, or a
-    phone call (8 kHz, voice band, `phone_codec`)."""
+    phone call (8 kHz, voice band, `phone_codec`), or a real MP3 encode (44.1 kHz, `mp3_kbps`)."""
 
     name: str
     sample_rate: int  # rate of the simulated input file
     nominal_cutoff_hz: float  # its band limit by construction
     lowpass_hz: float | None = None  # steep zero-phase low-pass at 44.1 kHz instead
     phone_codec: str | None = None  # "ulaw" / "gsm": `engine.audio.telephone` after resampling
+    mp3_kbps: int | None = None  # a real constant-bitrate MP3 round trip at 44.1 kHz instead
 
     def simulate(self, ref: np.ndarray) -> np.ndarray:
         """Band-limited input `(Ch, S')` at `sample_rate` from a 44.1 kHz reference `(Ch, S)`."""
         if self.lowpass_hz is not None:
             return mp3_lowpass(ref, self.lowpass_hz)
+        if self.mp3_kbps is not None:
+            return mp3_round_trip(ref, self.mp3_kbps)
         x = resample(ref, SAMPLE_RATE, self.sample_rate)
         return x if self.phone_codec is None else telephone(x, self.phone_codec)
 
@@ -83,6 +89,8 @@ CONDITIONS = {c.name: c for c in (
     Condition("lp16k", SAMPLE_RATE, 16000.0, lowpass_hz=16000.0),
     Condition("phone-ulaw", PHONE_RATE, VOICE_BAND_HZ[1], phone_codec="ulaw"),
     Condition("phone-gsm", PHONE_RATE, VOICE_BAND_HZ[1], phone_codec="gsm"),
+    Condition("mp3-128k", SAMPLE_RATE, 16500.0, mp3_kbps=128),  # LAME's band limits there
+    Condition("mp3-64k", SAMPLE_RATE, 11000.0, mp3_kbps=64),
 )}
 DEFAULT_CONDITIONS = ("8k", "16k", "22.05k", "lp16k")  # the issue's four (report targets)
 
