@@ -91,7 +91,7 @@ class QueueController(QObject):
                 options.fmt, options.subtype, options.model, options.device, options.steps,
                 options.solver, item.cutoff_set_hz or options.cutoff_hz or item.cutoff_hz,
                 warm_start=options.warm_start, keep_louder_input=options.keep_louder_input,
-                output_subdir=item.subdir, out_rate=options.rate)
+                fill_holes=options.fill_holes, output_subdir=item.subdir, out_rate=options.rate)
             self.model.update(job_id, status=Status.QUEUED, progress=0.0, step_text="",
                               message="", request_id=request.request_id)
             self._batch.add(job_id)

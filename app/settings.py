@@ -36,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # above the cutoff, keep input that is louder than the generated band (= the engine's
     # PipelineConfig.keep_louder_input); False: generate over everything above the cutoff
     "processing/keep_louder_input": True,
+    # below the cutoff, fill the holes a lossy encoder left with generated content (= the
+    # engine's PipelineConfig.fill_holes_db at HOLE_DEPTH_DB); False: the kept band untouched
+    "processing/fill_holes": False,
     "processing/device": "auto",
     "processing/cutoff_auto": True,
     "processing/cutoff_hz": 8000.0,  # used when cutoff_auto is False
@@ -69,6 +72,7 @@ class ProcessingOptions:
     solver: str
     warm_start: bool
     keep_louder_input: bool
+    fill_holes: bool
     device: str
     cutoff_hz: float | None  # None: use the detected cutoff
     output_folder: str
@@ -140,6 +144,7 @@ class Settings:
             solver=solver if solver in SOLVERS else "euler",
             warm_start=bool(self.get("processing/warm_start")),
             keep_louder_input=bool(self.get("processing/keep_louder_input")),
+            fill_holes=bool(self.get("processing/fill_holes")),
             device=device if device in DEVICES else "auto",
             cutoff_hz=None if self.get("processing/cutoff_auto")
             else float(self.get("processing/cutoff_hz")),

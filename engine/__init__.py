@@ -18,6 +18,7 @@ _EXPORTS = {
     "RunConfig": "engine.config",
     "SAMPLE_RATE": "engine.config",
     "WARM_START_T": "engine.config",
+    "HOLE_DEPTH_DB": "engine.config",
     "PRESETS": "engine.model.dit",
     "DiT": "engine.model.dit",
     "param_counts": "engine.model.dit",

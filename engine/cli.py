@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.config import OUTPUT_RATES, SAMPLE_RATE, PipelineConfig, SamplerConfig
+from engine.config import HOLE_DEPTH_DB, OUTPUT_RATES, SAMPLE_RATE, PipelineConfig, SamplerConfig
 
 if TYPE_CHECKING:
     from engine.pipeline import Restorer, UpsampleResult
@@ -38,6 +38,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
     return value
 
 
@@ -77,6 +84,13 @@ def _add_restore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replace-above-cutoff", action="store_true",
                    help="generate everything above the cutoff, even where the input is louder "
                         "there (by default such content, left by lossy encoders, is kept)")
+    p.add_argument("--fill-holes", action="store_true",
+                   help="fill the holes a lossy encoder (MP3, Vorbis) left in the band it kept "
+                        "with generated content (by default the band below the cutoff is the "
+                        "input's, untouched; for clean inputs leave this off)")
+    p.add_argument("--hole-depth", type=_positive_float, default=HOLE_DEPTH_DB, metavar="DB",
+                   help="with --fill-holes: a kept bin this far under the model's estimate is a "
+                        f"hole (default {HOLE_DEPTH_DB:g})")
 
 
 def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any) -> Restorer:
@@ -90,6 +104,7 @@ def _restorer(args: argparse.Namespace, model: Any, device: Any, **pipeline: Any
                             prior_skip_one_shots=not args.warm_one_shots, seed=args.seed)
     return Restorer(model, sampler, PipelineConfig(
         keep_louder_input=not args.replace_above_cutoff, phase_iters=args.phase_iters,
+        fill_holes_db=args.hole_depth if args.fill_holes else None,
         transition_hz=args.transition_hz, **pipeline), device)
 
 
@@ -262,6 +277,8 @@ def _eval_command_line(args: argparse.Namespace) -> str:
         words.append("--no-categories-from-path")
     if args.replace_above_cutoff:
         words.append("--replace-above-cutoff")
+    if args.fill_holes:
+        words += ["--fill-holes", "--hole-depth", f"{args.hole_depth:g}"]
     if args.guidance != SamplerConfig.guidance:
         words += ["--guidance", f"{args.guidance:g}"]
     if args.phase_iters != PipelineConfig.phase_iters:

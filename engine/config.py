@@ -74,6 +74,7 @@ class ModelConfig:
 
 
 WARM_START_T = 0.85  # SamplerConfig.prior_t of a warm start (the app's option)
+HOLE_DEPTH_DB = 20.0  # PipelineConfig.fill_holes_db when hole filling is switched on
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,12 @@ class PipelineConfig:
     # above the cutoff, keep the input wherever it is louder than the generated band (content
     # a lossy encoder left above its long-term edge in some frames); False: generate it all
     keep_louder_input: bool = True
+    # below the cutoff, fill the input's encoder holes (kept bins this many dB under the
+    # network's magnitude: `codecs.bands.encoder_holes`) with the generated band; None: the kept
+    # band stays untouched. Real MP3s gain (docs/training_log.md, eighteenth session: 64 kbit/s
+    # LSD 1.396 -> 1.331 at 20 dB), clean inputs lose (16 kHz 0.976 -> 0.979, and the kept band
+    # is no longer the input's), so it is off by default
+    fill_holes_db: float | None = None
     # Griffin-Lim iterations on the generated band (STFT codec): over half the CPU time of a
     # restore at 32. small-v3, 24 files (docs/training_log.md): LSD 1.114 / 1.117 / 1.122 and
     # RTF 0.213 / 0.157 / 0.136 at 32 / 16 / 8
@@ -213,6 +220,8 @@ class PipelineConfig:
                "must be in (0, 22050)")
         _check(self.transition_hz >= 0, "transition_hz", "must be >= 0")
         _check(self.phase_iters >= 0, "phase_iters", "must be >= 0")
+        _check(self.fill_holes_db is None or self.fill_holes_db > 0, "fill_holes_db",
+               "must be > 0 dB (None: off)")
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,7 @@ class Restorer:
             out = codec.decode(z, length=length, keep=wav, cutoff_hz=cutoff_hz,
                                transition_hz=self.pipeline.transition_hz,
                                keep_louder=self.pipeline.keep_louder_input,
+                               fill_holes_db=self.pipeline.fill_holes_db,
                                phase_iters=self.pipeline.phase_iters, generator=gen)
         out = out[:, 0].float().cpu().numpy().reshape(len(chunks), ch, length)  # (K, Ch, L)
         yield -1, out

@@ -82,6 +82,12 @@ class SettingsPanel(QWidget):
             "Keep input content above the cutoff", "processing/keep_louder_input",
             "Where the input is louder than the generated band above the cutoff (content a lossy "
             "encoder kept in some frames), keep the original instead of generating over it")
+        self.fill_holes = self._setting_box(
+            "Fill encoder holes below the cutoff", "processing/fill_holes",
+            "For MP3s and other lossy files: where the encoder zeroed parts of the band it kept "
+            "(dark patches below the cutoff), put generated content there too. Off, the band "
+            "below the cutoff is the input's, untouched; leave it off for clean recordings, "
+            "whose own quiet spots it would fill as well")
         self.device_combo = QComboBox()
         for label, key in (("Auto", "auto"), ("CUDA GPU", "cuda"), ("CPU", "cpu")):
             self.device_combo.addItem(label, key)
@@ -102,6 +108,7 @@ class SettingsPanel(QWidget):
         form.addRow("Solver", self.solver_combo)
         form.addRow(self.warm_start)  # whole rows: the box's text is its label
         form.addRow(self.keep_louder)
+        form.addRow(self.fill_holes)
         form.addRow("Device", self.device_combo)
         form.addRow("Cutoff", cutoff)
         self._show_model_spec()

@@ -68,7 +68,9 @@ class RealEngine:
         extra = {"prior_min_flatness": 0.0, "prior_skip_one_shots": False} \
             if request.warm_start else {}
         sampler = engine.SamplerConfig(steps=request.steps, solver=request.solver, **extra)
-        pipeline = engine.PipelineConfig(keep_louder_input=request.keep_louder_input)
+        pipeline = engine.PipelineConfig(
+            keep_louder_input=request.keep_louder_input,
+            fill_holes_db=engine.HOLE_DEPTH_DB if request.fill_holes else None)
         return engine.Restorer(model, sampler, pipeline,
                                device=engine.resolve_device(request.device))
 

@@ -31,6 +31,7 @@ class JobRequest:
     cutoff_hz: float | None  # None: detect
     warm_start: bool = False  # True: the engine's warm start from the DSP estimate
     keep_louder_input: bool = True  # keep input louder than the generated band above the cutoff
+    fill_holes: bool = False  # fill a lossy encoder's holes below the cutoff with generated content
     output_subdir: Path = Path()  # under output_folder: the input's folder under a dropped one
     out_rate: int = 44100  # the output file's rate (the restoration is 44.1 kHz)
 

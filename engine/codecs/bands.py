@@ -105,10 +105,35 @@ def louder_kept(keep_spec: Tensor, gen_mag: Tensor, weights: Tensor) -> Tensor:
     return (weights[:, None] == 0) & (level > gen_mag) & (level > floor)
 
 
+HOLE_ACTIVE_DB = 60.0  # encoder_holes: frames within this of the chunk's loudest input bin
+HOLE_LOWEST_SHARE = 0.25  # encoder_holes: the kept band's lowest quarter never counts
+
+
+def encoder_holes(keep_spec: Tensor, gen_mag: Tensor, weights: Tensor, depth_db: float
+                  ) -> Tensor:
+    """Where the kept band is a lossy encoder's hole, (B, F, T) bool.
+
+    An MP3 or Vorbis encoder short of bits zeroes whole scale-factor bands of the band it keeps,
+    frame by frame; the network was trained on such holes against clean targets, so its
+    magnitude there is its estimate of what was removed. A hole: a fully kept bin (weight 1)
+    above the kept band's lowest quarter, whose input lies more than `depth_db` under the
+    network's magnitude, in a frame within 60 dB of the chunk's loudest input bin. A clean
+    input's own spectral valleys can pass this test too (measured in `docs/training_log.md`,
+    eighteenth session), which is why filling is an option, off by default."""
+    level = keep_spec.abs()  # (B, F, T)
+    loudest = level.amax(dim=(-2, -1), keepdim=True)  # (B, 1, 1)
+    active = level.amax(dim=-2, keepdim=True) > loudest * 10 ** (-HOLE_ACTIVE_DB / 20)  # (B,1,T)
+    kept = weights == 1  # (F,): a prefix of the bins (weights are non-increasing)
+    kept[: int(kept.sum() * HOLE_LOWEST_SHARE)] = False
+    return kept[:, None] & active & (level * 10 ** (depth_db / 20) < gen_mag)
+
+
 def merge_bands(generated: Tensor, keep: Tensor, cutoff_hz: float,
-                transition_hz: float, keep_louder: bool = False) -> Tensor:
+                transition_hz: float, keep_louder: bool = False,
+                fill_holes_db: float | None = None) -> Tensor:
     """Join two (B, 1, S) waveforms: `keep` below the cutoff, `generated` above -> (B, 1, S);
-    with `keep_louder`, also `keep` above the cutoff wherever it is louder (`louder_kept`)."""
+    with `keep_louder`, also `keep` above the cutoff wherever it is louder (`louder_kept`);
+    with `fill_holes_db`, `generated` in the kept band's encoder holes (`encoder_holes`)."""
     if generated.shape != keep.shape:
         raise ValueError(f"generated {tuple(generated.shape)} and keep {tuple(keep.shape)} "
                          "must have the same shape")
@@ -119,4 +144,7 @@ def merge_bands(generated: Tensor, keep: Tensor, cutoff_hz: float,
     merged = w * spec_keep + (1.0 - w) * spec_gen  # (B, F, T)
     if keep_louder:
         merged = torch.where(louder_kept(spec_keep, spec_gen.abs(), weights), spec_keep, merged)
+    if fill_holes_db is not None:
+        holes = encoder_holes(spec_keep, spec_gen.abs(), weights, fill_holes_db)
+        merged = torch.where(holes, spec_gen, merged)
     return synthesize(merged, keep.shape[-1])  # (B, 1, S)

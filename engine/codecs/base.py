@@ -66,9 +66,11 @@ class Codec(nn.Module, abc.ABC):
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
                cutoff_hz: float | None = None, transition_hz: float = TRANSITION_HZ,
                phase_iters: int = 32, generator: torch.Generator | None = None,
-               keep_louder: bool = False) -> Tensor:
+               keep_louder: bool = False, fill_holes_db: float | None = None) -> Tensor:
         """Normalised latent (B, C, T) -> waveform (B, 1, length), optionally over a kept band
-        (`keep_louder`: also where the kept input is louder above it, `bands.louder_kept`)."""
+        (`keep_louder`: also where the kept input is louder above it, `bands.louder_kept`;
+        `fill_holes_db`: the generated band in the kept band's encoder holes,
+        `bands.encoder_holes`)."""
 
     def prior_stats(self) -> tuple[Tensor, Tensor]:
         """Mean and std, each (C,), used before `fit_stats`/`load_stats`."""

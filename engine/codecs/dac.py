@@ -164,12 +164,12 @@ class DACCodec(Codec):
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
                cutoff_hz: float | None = None, transition_hz: float = TRANSITION_HZ,
                phase_iters: int = 32, generator: torch.Generator | None = None,
-               keep_louder: bool = False) -> Tensor:
+               keep_louder: bool = False, fill_holes_db: float | None = None) -> Tensor:
         """Normalised z (B, C, T) -> waveform (B, 1, length); `keep` below `cutoff_hz`."""
         # phase_iters and generator belong to the STFT codec; DAC decoding is deterministic.
         self.check_decode_args(z, length, keep, cutoff_hz)
         wav = self.decode_raw(self.denormalize(z.float()))[..., :length]  # (B, 1, S)
         if keep is not None and cutoff_hz is not None:
             wav = bands.merge_bands(wav, keep.float().to(wav.device), cutoff_hz, transition_hz,
-                                    keep_louder)
+                                    keep_louder, fill_holes_db)
         return wav  # (B, 1, S) float32

@@ -110,9 +110,11 @@ class STFTCodec(Codec):
     def decode(self, z: Tensor, length: int, keep: Tensor | None = None,
                cutoff_hz: float | None = None, transition_hz: float = TRANSITION_HZ,
                phase_iters: int = 32, generator: torch.Generator | None = None,
-               keep_louder: bool = False) -> Tensor:
+               keep_louder: bool = False, fill_holes_db: float | None = None) -> Tensor:
         """Normalised latent (B, F, T) -> waveform (B, 1, length); `keep` below `cutoff_hz`
-        (and, with `keep_louder`, wherever it is louder above it: `bands.louder_kept`)."""
+        (and, with `keep_louder`, wherever it is louder above it: `bands.louder_kept`; with
+        `fill_holes_db`, the generated magnitude in the kept band's encoder holes:
+        `bands.encoder_holes`, their phase reconstructed with the generated band's)."""
         self.check_decode_args(z, length, keep, cutoff_hz)
         if phase_iters < 0:
             raise ValueError(f"phase_iters must be >= 0, got {phase_iters}")
@@ -120,21 +122,32 @@ class STFTCodec(Codec):
             weights = torch.zeros(self.channels, device=z.device)  # (F,) nothing kept
         else:
             weights = bands.keep_weights(cutoff_hz, transition_hz, z.device)  # (F,)
+        batches = [slice(i, i + self.max_batch) for i in range(0, z.shape[0], self.max_batch)]
+        holes = None  # (B, F, T) bool: kept bins handed to the generated band
         k0 = bands.first_generated_bin(weights)
+        if keep is not None and cutoff_hz is not None and fill_holes_db is not None:
+            holes = torch.cat([bands.encoder_holes(self._kept_spec(keep[sl], z.device),
+                                                   self.magnitude(z[sl]), weights, fill_holes_db)
+                               for sl in batches])
+            hole_bins = holes.any(dim=(0, 2)).nonzero()
+            k0 = min(k0, int(hole_bins[0, 0])) if hole_bins.numel() else k0
         noise = self.phase_noise(z.shape[0], k0, z.shape[2], generator, z.device)
         outs = []
-        for i in range(0, z.shape[0], self.max_batch):  # bounds Griffin-Lim's memory
-            sl = slice(i, i + self.max_batch)
+        for sl in batches:  # bounds Griffin-Lim's memory
             mag = self.magnitude(z[sl])  # (b, F, T)
             if keep is None:
                 fixed = torch.zeros_like(mag, dtype=torch.complex64)  # (b, F, T)
             else:
-                keep_spec = bands.analyze(keep[sl].float().to(z.device))  # (b, F, T)
+                keep_spec = self._kept_spec(keep[sl], z.device)  # (b, F, T)
                 fixed = weights[:, None] * keep_spec
             if k0 >= self.channels:  # everything kept
                 outs.append(bands.synthesize(fixed, length))
                 continue
             gen_mag = (1.0 - weights[k0:, None]) * mag[:, k0:]  # (b, Fg, T)
+            if holes is not None:  # hole bins: generated, nothing of the input's kept
+                hole = holes[sl, k0:]  # (b, Fg, T)
+                fixed[:, k0:] = fixed[:, k0:].masked_fill(hole, 0.0)
+                gen_mag = torch.where(hole, mag[:, k0:], gen_mag)
             if keep is not None and keep_louder:  # those bins held like the kept band
                 louder = bands.louder_kept(keep_spec, mag, weights)[:, k0:]  # (b, Fg, T)
                 fixed[:, k0:] = torch.where(louder, keep_spec[:, k0:], fixed[:, k0:])
@@ -143,6 +156,11 @@ class STFTCodec(Codec):
             spec = self.griffin_lim(fixed, gen_mag, phase, k0, length, phase_iters)
             outs.append(bands.synthesize(spec, length))  # (b, 1, S)
         return torch.cat(outs)  # (B, 1, S) float32
+
+    @staticmethod
+    def _kept_spec(keep: Tensor, device: torch.device) -> Tensor:
+        """STFT (b, F, T) of the kept waveform (b, 1, S) on the decoding device."""
+        return bands.analyze(keep.float().to(device))
 
     def griffin_lim(self, fixed: Tensor, gen_mag: Tensor, phase: Tensor, k0: int, length: int,
                     iters: int) -> Tensor:

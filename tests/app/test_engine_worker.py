@@ -239,7 +239,7 @@ def test_real_engine_sampler_follows_the_warm_start_setting() -> None:
 
     from app.workers.engine_worker import RealEngine
     from engine.codecs import build_codec
-    from engine.config import WARM_START_T
+    from engine.config import HOLE_DEPTH_DB, WARM_START_T
     from engine.model.dit import PRESETS, DiT
     from engine.modelfile import JaTModel
 
@@ -259,3 +259,6 @@ def test_real_engine_sampler_follows_the_warm_start_setting() -> None:
     replacing = RealEngine().restorer(model, dataclasses.replace(request(),
                                                                  keep_louder_input=False))
     assert replacing.pipeline.keep_louder_input is False
+    assert auto.pipeline.fill_holes_db is None  # the engine's default: the kept band untouched
+    filling = RealEngine().restorer(model, dataclasses.replace(request(), fill_holes=True))
+    assert filling.pipeline.fill_holes_db == HOLE_DEPTH_DB

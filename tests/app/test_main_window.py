@@ -132,6 +132,17 @@ def test_a_cutoff_set_in_the_queue_is_the_one_restored_with(qtbot: QtBot, window
     qtbot.waitUntil(lambda: window.spectrogram._cutoff_hz == 2500, timeout=20_000)
 
 
+def test_the_fill_holes_box_reaches_the_restoration(qtbot: QtBot, window: MainWindow,
+                                                    clip_path: Path) -> None:
+    model, _job, _, requests = queue_and_watch(qtbot, window, clip_path)
+    assert not window.panel.fill_holes.isChecked()  # the default: the kept band untouched
+    window.panel.fill_holes.setChecked(True)
+    window.actions_by_text["Process all"].trigger()
+    wait_status(qtbot, model, clip_path.name, {Status.DONE}, PROCESS_TIMEOUT_MS)
+    assert [r.fill_holes for r in requests] == [True]
+    assert window.settings.processing_options().fill_holes is True
+
+
 def test_a_global_manual_cutoff_does_not_replace_the_detected_one(
         qtbot: QtBot, window: MainWindow, clip_path: Path) -> None:
     model, job, detected, requests = queue_and_watch(qtbot, window, clip_path)

@@ -23,6 +23,7 @@ def test_defaults_and_version(tmp_path: Path) -> None:
     opts = s.processing_options()
     assert opts.cutoff_hz is None and opts.fmt == "wav" and opts.subtype == "PCM_24"
     assert opts.warm_start is False and opts.keep_louder_input is True
+    assert opts.fill_holes is False
 
 
 def test_values_persist_across_instances(tmp_path: Path) -> None:

@@ -109,3 +109,50 @@ def test_merge_keeps_input_that_is_louder_above_the_cutoff() -> None:
     limited = bands.merge_bands(torch.zeros_like(keep), keep, 5000.0, 0.0)
     assert torch.equal(bands.merge_bands(generated, limited, 5000.0, 300.0, keep_louder=True),
                        bands.merge_bands(generated, limited, 5000.0, 300.0))
+
+
+def test_encoder_holes_are_deep_kept_bins_above_the_lowest_quarter_in_active_frames() -> None:
+    weights = bands.keep_weights(8000.0, 300.0)  # kept: bins under 8 kHz
+    freqs = bands.bin_freqs_hz()
+    frames = 40
+    keep = torch.ones(1, bands.NUM_BINS, frames, dtype=torch.complex64)
+    gen_mag = torch.ones(1, bands.NUM_BINS, frames)
+    band = (freqs > 5000) & (freqs < 6000)  # an encoder's hole, frames 10-19
+    low = (freqs > 500) & (freqs < 1000)  # zeroed too, but in the kept band's lowest quarter
+    keep[0, band, 10:20] = 0.0
+    keep[0, low, 10:20] = 0.0
+    keep[0, :, 30] = 0.0  # a silent frame: nothing to fill there
+    keep[0, freqs > 8000] = 0.0  # above the cutoff: the generated band's business
+    shallow = keep.clone()
+    shallow[0, band, 10:20] = 0.5  # 6 dB under the network: no hole at 20 dB
+    holes = bands.encoder_holes(keep, gen_mag, weights, 20.0)
+    want = torch.zeros_like(holes)
+    want[0, band, 10:20] = True
+    assert torch.equal(holes, want)
+    assert not bands.encoder_holes(shallow, gen_mag, weights, 20.0).any()
+    assert torch.equal(bands.encoder_holes(shallow, gen_mag, weights, 3.0), want)
+
+
+def test_merge_fills_encoder_holes_only_when_asked() -> None:
+    n = SAMPLE_RATE
+    keep_full = _tone(1000.0, n) + _tone(5500.0, n, 0.2)
+    spec = bands.analyze(keep_full)
+    frames = spec.shape[-1]
+    late = slice(frames // 2, frames)
+    freqs = bands.bin_freqs_hz()
+    spec[:, (freqs > 5000) & (freqs < 6000), late] = 0.0  # the encoder zeroed 5-6 kHz late on
+    keep = bands.synthesize(spec, n)
+    generated = keep_full + _tone(14000.0, n, 0.05)
+    off = bands.merge_bands(generated, keep, cutoff_hz=8000.0, transition_hz=300.0)
+    on = bands.merge_bands(generated, keep, 8000.0, 300.0, fill_holes_db=20.0)
+    k = round(5500.0 / bands.BIN_HZ)
+    inner = slice(frames // 2 + 4, frames - 6)
+    s_on, s_off, s_ref = (bands.analyze(x)[0].abs() for x in (on, off, keep_full))
+    assert float(s_off[k, inner].mean()) < 0.01 * float(s_ref[k, inner].mean())  # hole stays
+    assert torch.allclose(s_on[k, inner], s_ref[k, inner], rtol=0.05)  # filled
+    early = slice(4, frames // 2 - 4)
+    peak = float(s_off.max())  # no hole early on: as it was, to 80 dB under the peak
+    assert torch.allclose(s_on[:, early], s_off[:, early], atol=1e-4 * peak)
+    quieter = 0.5 * keep  # a network no louder than the input anywhere: no holes
+    assert torch.equal(bands.merge_bands(quieter, keep, 8000.0, 300.0, fill_holes_db=20.0),
+                       bands.merge_bands(quieter, keep, 8000.0, 300.0))

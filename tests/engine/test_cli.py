@@ -257,3 +257,21 @@ def test_transition_flag_reaches_the_pipeline(tmp_path, tiny_model_path, monkeyp
     rc = main(["upsample", str(src), "-o", str(tmp_path / "bad"), "--model",
                str(tiny_model_path), "--transition-hz", "-5"])
     assert rc != 0
+
+
+def test_fill_holes_reaches_the_pipeline_and_the_eval_command_line(tiny_model):
+    from engine.cli import _eval_command_line, _restorer, build_parser
+    from engine.config import HOLE_DEPTH_DB
+
+    parser = build_parser()
+    off = parser.parse_args(["upsample", "a.wav"])
+    assert _restorer(off, tiny_model, "cpu").pipeline.fill_holes_db is None  # the default
+    on = parser.parse_args(["upsample", "a.wav", "--fill-holes"])
+    assert _restorer(on, tiny_model, "cpu").pipeline.fill_holes_db == HOLE_DEPTH_DB
+    deep = parser.parse_args(["upsample", "a.wav", "--fill-holes", "--hole-depth", "12"])
+    assert _restorer(deep, tiny_model, "cpu").pipeline.fill_holes_db == 12.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["upsample", "a.wav", "--hole-depth", "0"])
+    ev = parser.parse_args(["eval", "refs", "--fill-holes"])
+    assert "--fill-holes --hole-depth 20" in _eval_command_line(ev)
+    assert "--fill-holes" not in _eval_command_line(parser.parse_args(["eval", "refs"]))

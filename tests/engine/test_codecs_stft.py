@@ -238,3 +238,32 @@ def test_decode_keeps_louder_input_above_the_cutoff(codec: STFTCodec) -> None:
                          **{**args, "keep": keep})
     assert torch.equal(plain, codec.decode(z, generator=torch.Generator().manual_seed(0),
                                            **{**args, "keep": keep}))  # band-limited: as before
+
+
+def test_decode_fills_encoder_holes_only_when_asked(codec: STFTCodec) -> None:
+    n = SAMPLE_RATE // 2
+    ref = _harmonic(n, batch=1)
+    cutoff = 8000.0
+    spec = bands.analyze(bands.merge_bands(torch.zeros_like(ref), ref, cutoff, 0.0))
+    frames = spec.shape[-1]
+    freqs = bands.bin_freqs_hz()
+    hole = (freqs > 5000) & (freqs < 6000)
+    spec[:, hole, frames // 2:] = 0.0  # an encoder zeroed 5-6 kHz in the second half
+    keep = bands.synthesize(spec, n)
+    z = codec.encode(ref)  # the network's estimate: the whole reference
+    args = {"length": n, "keep": keep, "cutoff_hz": cutoff, "transition_hz": 300.0}
+    on = codec.decode(z, fill_holes_db=20.0, generator=torch.Generator().manual_seed(0), **args)
+    off = codec.decode(z, generator=torch.Generator().manual_seed(0), **args)
+    late = slice(frames // 2 + 4, frames - 4)
+    s_on, s_off, s_ref = (bands.analyze(x)[0].abs() for x in (on, off, ref))
+    level = float(s_ref[hole][:, late].mean())
+    assert float(s_off[hole][:, late].mean()) < 0.05 * level  # off: the hole stays
+    assert abs(float(s_on[hole][:, late].mean()) / level - 1) < 0.25  # on: filled to its level
+    low = freqs < 3000
+    assert torch.allclose(s_on[low][:, 4:-4], s_off[low][:, 4:-4], rtol=0.02, atol=1e-3)
+    clean = bands.synthesize(bands.analyze(ref) * (freqs < cutoff)[:, None], n)  # no holes
+    args["keep"] = clean
+    seeded = {**args, "generator": torch.Generator().manual_seed(0)}
+    filled = codec.decode(z, fill_holes_db=20.0, **seeded)
+    seeded["generator"] = torch.Generator().manual_seed(0)
+    assert torch.equal(filled, codec.decode(z, **seeded))

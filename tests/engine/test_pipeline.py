@@ -268,3 +268,25 @@ def test_input_louder_above_the_cutoff_is_kept_by_default(tiny_model):
     early = (SAMPLE_RATE // 2, SAMPLE_RATE // 2 + 16384)  # no burst: the same generated band
     assert abs(_band_db(outs[True], 12000, 16000, *early)
                - _band_db(outs[False], 12000, 16000, *early)) < 0.5
+
+
+def test_encoder_holes_below_the_cutoff_are_filled_only_when_asked(tiny_model):
+    # an MP3-like input: band-limited at 6 kHz, and 4-5 kHz removed in its second half (bands
+    # the encoder zeroed); off, the restored file keeps that hole, on, the model fills it
+    n = 3 * SAMPLE_RATE
+    x = lowpass(synth_clip(3.0, seed=4), 6000.0)
+    late = np.zeros(n, np.float32)
+    late[n // 2:] = x[n // 2:]
+    x = (x - late + lowpass(late, 4000.0) + late - lowpass(late, 5000.0))[None]  # (1, S)
+    outs = {}
+    for fill in (None, 20.0):
+        restorer = Restorer(tiny_model, SamplerConfig(steps=2),
+                            PipelineConfig(fill_holes_db=fill), "cpu")
+        *_, last = restorer.iter_array(x, SAMPLE_RATE, cutoff_hz=6000.0)
+        outs[fill] = last.result.audio
+    span = (2 * SAMPLE_RATE, 2 * SAMPLE_RATE + 16384)
+    hole = _band_db(x, 4200, 4800, *span)
+    assert _band_db(outs[None], 4200, 4800, *span) < hole + 3.0  # off: the input's own band
+    assert _band_db(outs[20.0], 4200, 4800, *span) > hole + 20.0  # on: generated content
+    with pytest.raises(ValueError, match="fill_holes_db"):
+        PipelineConfig(fill_holes_db=0.0)
