@@ -164,3 +164,18 @@ def test_decode_with_keep_band(codec: DACCodec) -> None:
         codec.decode(z, length, cutoff_hz=6000.0)
     with pytest.raises(ValueError):
         codec.encode(torch.zeros(2, 2, 100))
+
+
+def test_decode_fills_encoder_holes_through_the_band_merge(codec: DACCodec) -> None:
+    length = 30000
+    wav = _signal(length)
+    spec = bands.analyze(bands.merge_bands(torch.zeros_like(wav), wav, 6000.0, 0.0))
+    freqs = bands.bin_freqs_hz()
+    spec[:, (freqs > 3500) & (freqs < 4500), 20:] = 0.0  # an encoder's hole, late on
+    keep = bands.synthesize(spec, length)
+    z = codec.encode(wav)
+    args = {"keep": keep, "cutoff_hz": 6000.0, "transition_hz": 300.0}
+    filled = codec.decode(z, length, fill_holes_db=20.0, **args)
+    plain = codec.decode(z, length)  # what the network generates everywhere
+    assert torch.equal(filled, bands.merge_bands(plain, keep, 6000.0, 300.0, fill_holes_db=20.0))
+    assert not torch.equal(filled, codec.decode(z, length, **args))
