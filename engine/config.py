@@ -203,9 +203,9 @@ class PipelineConfig:
     keep_louder_input: bool = True
     # below the cutoff, fill the input's encoder holes (kept bins this many dB under the
     # network's magnitude: `codecs.bands.encoder_holes`) with the generated band; None: the kept
-    # band stays untouched. Real MP3s gain (docs/training_log.md, eighteenth session: 64 kbit/s
-    # LSD 1.396 -> 1.331 at 20 dB), clean inputs lose (16 kHz 0.976 -> 0.979, and the kept band
-    # is no longer the input's), so it is off by default
+    # band stays untouched. Real MP3s gain (docs/training_log.md, eighteenth session, validation
+    # split at 20 dB: 128 / 64 kbit/s LSD 0.994 / 1.505 -> 0.981 / 1.476), clean inputs lose
+    # (16 kHz 1.069 -> 1.072, and the kept band is no longer the input's): off by default
     fill_holes_db: float | None = None
     # Griffin-Lim iterations on the generated band (STFT codec): over half the CPU time of a
     # restore at 32. small-v3, 24 files (docs/training_log.md): LSD 1.114 / 1.117 / 1.122 and

@@ -437,12 +437,12 @@ def _mp3_like(x: np.ndarray, cutoff_hz: float, width_hz: float, hole_prob: float
     return blocks.reshape(-1)[hop : hop + n]
 
 
-
 def _up_to(low: np.ndarray, rate: int, n: int) -> np.ndarray:
     """A low-rate crop `(1, S')` back at 44.1 kHz as the pipeline brings it there, cut or
     zero-padded to the crop's `n` samples -> `(n,)`."""
     lr = resample(low, rate, SAMPLE_RATE)[0]  # (S'',)
     return np.pad(lr[:n], (0, max(0, n - lr.shape[0])))
+
 
 @contextlib.contextmanager
 def _quiet(logger: logging.Logger):
