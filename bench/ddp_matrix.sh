@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -165,6 +165,33 @@ tritongemm)  # Inductor's Triton matmuls instead of cuBLAS's clustered persisten
   run 2gpu-triton 2 "${g[@]}" --trace "$t-triton.txt" --timeline "$t-triton.timeline.json.gz"
   [ -n "${OUT:-}" ] && cp "$t"-* "$OUT/"
   [ "$gpus" -ge 4 ] && run 4gpu-triton 4 "${g[@]}"
+  ;;
+bf16w)  # bf16 weights for forward/backward, fp32 master for the update (--bf16-weights): no
+  # weight casts, the all-reduce and the reducer's bucket copies in bf16; CUDA graphs, outer
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
+  if [ -z "${SKIP_BASE:-}" ]; then
+    run 1gpu-cudagraphs 1 "${g[@]}"
+    run 2gpu-graphs 2 "${g[@]}"
+  fi
+  run 1gpu-cudagraphs-bf16w 1 "${g[@]}" --bf16-weights
+  run 2gpu-graphs-bf16w 2 "${g[@]}" --bf16-weights
+  # as many buckets (and graph pieces) as the fp32 gradients at 256 MB
+  run 2gpu-graphs-bf16w-bucket128 2 "${g[@]}" --bf16-weights --bucket-mb 128
+  if [ "$gpus" -ge 4 ]; then
+    run 4gpu-graphs 4 "${g[@]}"
+    run 4gpu-graphs-bf16w 4 "${g[@]}" --bf16-weights
+  fi
+  run 1gpu-cudagraphs-bf16w-optc 1 "${g[@]}" --bf16-weights --compile-optimizer
+  run 2gpu-graphs-bf16w-optc 2 "${g[@]}" --bf16-weights --compile-optimizer
+  ;;
+bf16w4)  # the same on a 4-GPU host, 4 GPUs first
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
+  run 1gpu-cudagraphs 1 "${g[@]}"
+  run 1gpu-cudagraphs-bf16w 1 "${g[@]}" --bf16-weights
+  run 4gpu-graphs 4 "${g[@]}"
+  run 4gpu-graphs-bf16w 4 "${g[@]}" --bf16-weights
+  run 2gpu-graphs 2 "${g[@]}"
+  run 2gpu-graphs-bf16w 2 "${g[@]}" --bf16-weights
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

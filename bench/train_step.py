@@ -17,6 +17,7 @@ Results go to bench/results/train_step_<device>_<date>.jsonl (rank 0).
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import functools
 import json
@@ -132,6 +133,10 @@ def main() -> None:
     parser.add_argument("--compile-optimizer", action="store_true",
                         help="clip + AdamW (foreach) compiled by torch.compile instead of the "
                              "fused kernel")
+    parser.add_argument("--bf16-weights", action="store_true",
+                        help="forward/backward on a bf16 copy of the network (what autocast "
+                             "casts to anyway), its gradients all-reduced in bf16 and copied "
+                             "into the fp32 master's for clip + AdamW, the master copied back")
     parser.add_argument("--sdpa", default="auto", choices=["auto", "flash", "cudnn", "efficient"],
                         help="attention kernel: torch's choice, or only this SDPA backend")
     parser.add_argument("--sm-carveout", type=int, default=0,
@@ -177,6 +182,10 @@ def main() -> None:
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.99), fused=True)
     ema = EMA(net, 0.999, every=args.ema_every)
     params = list(net.parameters())
+    # --bf16-weights: `work` runs the step (every parameter is a Linear's, so bf16 weights
+    # are what autocast would cast them to); net stays the fp32 master the optimiser updates
+    work = copy.deepcopy(net).to(torch.bfloat16) if args.bf16_weights else net
+    wparams = list(work.parameters())
     samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
     hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
     lr_wav = hr.clone()
@@ -188,6 +197,10 @@ def main() -> None:
         with torch.no_grad():
             x0, c0 = codec.encode(hr), codec.encode(lr_wav)
         flops = count_flops(net, obj, x0, c0)
+    if args.bf16_weights:  # the master's gradients (after count_flops, which clears them):
+        for p in params:  # allocated once, overwritten every step
+            p.grad = torch.zeros_like(p)
+    master_grads = [p.grad for p in params]
     inner = args.compile and args.ddp_inner_compile and info.active
     if args.optimize_ddp is not None:
         from torch import _dynamo
@@ -197,8 +210,8 @@ def main() -> None:
             _dynamo.config.compiled_autograd = True
     # DDP(compile(net)) as one graph (DistInfo.compile says why); the "model" scope compiles
     # DDP(net) further down unless inner
-    model_fn = (info.compile(net, args.compile_mode, "inner", args.bucket_mb) if inner
-                else info.wrap(net, args.bucket_mb))
+    model_fn = (info.compile(work, args.compile_mode, "inner", args.bucket_mb) if inner
+                else info.wrap(work, args.bucket_mb))
     if args.comm_bf16 and info.active:
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
         model_fn.register_comm_hook(None, default_hooks.bf16_compress_hook)
@@ -217,9 +230,15 @@ def main() -> None:
 
     @torch.compile(fullgraph=False)
     def compiled_update() -> None:  # clip + AdamW as Inductor kernels (--compile-optimizer)
+        if args.bf16_weights:
+            with torch.no_grad():
+                torch._foreach_copy_(master_grads, [w.grad for w in wparams])
         norm = torch.nn.utils.get_total_norm([p.grad for p in params], 2.0, foreach=True)
         torch.nn.utils.clip_grads_with_norm_(params, 1.0, norm, foreach=True)
         opt.step()
+        if args.bf16_weights:
+            with torch.no_grad():
+                torch._foreach_copy_(wparams, params)
 
     phases = ("degrade", "encode", "fwd_bwd", "clip", "adamw", "ema")
     marks: list[list[torch.cuda.Event]] = []
@@ -245,6 +264,13 @@ def main() -> None:
         if args.compile_optimizer:  # likewise one phase
             ev[4].record()
             compiled_update()
+        elif args.bf16_weights:  # "clip" is the gradients' copy into the fp32 master here
+            with torch.no_grad():
+                torch._foreach_copy_(master_grads, [w.grad for w in wparams])
+            ev[4].record()
+            clipped_step(opt, params, 1.0)
+            with torch.no_grad():
+                torch._foreach_copy_(wparams, params)
         elif args.fused_clip:  # clip + AdamW in one: all of it lands in the "adamw" phase
             ev[4].record()
             clipped_step(opt, params, 1.0)
@@ -252,7 +278,10 @@ def main() -> None:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             ev[4].record()
             opt.step()
-        opt.zero_grad(set_to_none=True)
+        if args.bf16_weights:
+            work.zero_grad(set_to_none=True)  # the master's stay: the next copy overwrites them
+        else:
+            opt.zero_grad(set_to_none=True)
         ev[5].record()
         ema.update(net)
         ev[6].record()
@@ -304,7 +333,8 @@ def main() -> None:
         "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
         "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa, "sm_carveout": args.sm_carveout,
-        "carveout_scope": args.carveout_scope, "blas": args.blas, "gemm": args.gemm,
+        "bf16_weights": args.bf16_weights, "carveout_scope": args.carveout_scope,
+        "blas": args.blas, "gemm": args.gemm,
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("NCCL_", "TORCH_NCCL_", "CUDA_DEVICE_MAX"))},
         "device_filter": args.device_filter, "ddp_inner_compile": args.ddp_inner_compile,
