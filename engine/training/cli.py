@@ -105,6 +105,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema-every", type=int, default=1,
                    help="update the EMA every k-th step with decay^k")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--bf16-master", action="store_true",
+                   help="forward/backward on bf16 weights, fp32 master weights for the update "
+                        "(faster with several GPUs; needs --grad-accum 1)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log to OUT/tb (when tensorboard is installed)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/last.pt")
@@ -128,6 +131,12 @@ def weights_dtype(args: argparse.Namespace) -> torch.dtype:
     return WEIGHT_DTYPES[args.weights]
 
 
+def precision_of(args: argparse.Namespace) -> str:
+    if args.fp32 and args.bf16_master:
+        raise ValueError("--fp32 and --bf16-master: choose one")
+    return "fp32" if args.fp32 else "bf16-master" if args.bf16_master else "bf16"
+
+
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """CLI flags -> TrainConfig (the fine-tune preset when --base is given)."""
     base = FINETUNE if args.base else TrainConfig()
@@ -137,7 +146,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
                  "compile_mode": args.compile_mode, "compile_ddp": args.compile_ddp,
                  "ddp_bucket_mb": args.ddp_bucket_mb,
                  "ema_every": args.ema_every,
-                 "precision": "fp32" if args.fp32 else "bf16", "tensorboard": args.tensorboard,
+                 "precision": precision_of(args), "tensorboard": args.tensorboard,
                  "max_minutes": args.max_minutes, "fit_schedule": args.fit_schedule}
     for flag, name in [("steps", "steps"), ("batch", "batch_size"), ("lr", "lr"),
                        ("warmup", "warmup_steps"), ("log_every", "log_every"),

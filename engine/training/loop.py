@@ -41,6 +41,7 @@ from engine.training.ema import EMA
 from engine.training.holes import hole_weights
 from engine.training.logger import MetricLogger
 from engine.training.lr import lr_at
+from engine.training.master import MasterWeights
 from engine.training.update import clipped_step, make_adamw
 from engine.training.validate import validate
 
@@ -127,13 +128,17 @@ class Trainer:
             raise ValueError(f"hole_floor needs the stft codec's log-magnitude latents, "
                              f"not {self.codec.name!r}")
         self.ema = EMA(self.net, train.ema_decay, every=train.ema_every)
+        # "bf16-master": a bf16 copy runs forward/backward, self.net stays the fp32 master
+        # (after the EMA's copy of it: the master keeps its gradients allocated)
+        self.master = MasterWeights(self.net) if train.precision == "bf16-master" else None
         self.params = list(self.net.parameters())
         self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
         self.objective = FlowObjective(self.run.flow)
         self.noise = torch.Generator(self.device).manual_seed(train.seed * 1000 + self.dist.rank)
-        self.model_fn = (self.dist.compile(self.net, train.compile_mode, train.compile_ddp,
+        working = self.net if self.master is None else self.master.work
+        self.model_fn = (self.dist.compile(working, train.compile_mode, train.compile_ddp,
                                            train.ddp_bucket_mb)
-                         if train.compile else self.dist.wrap(self.net, train.ddp_bucket_mb))
+                         if train.compile else self.dist.wrap(working, train.ddp_bucket_mb))
         self.val_set = ValidationSet.build(self.corpus.val, data) if self.dist.is_main else None
         self.logger = MetricLogger(self.out_dir, enabled=self.dist.is_main,
                                    tensorboard=train.tensorboard)
@@ -149,7 +154,9 @@ class Trainer:
         self.codec.fit_stats([torch.stack(hr[i : i + 16]) for i in range(0, len(hr), 16)])
 
     def _autocast(self) -> Any:
-        on = self.device.type == "cuda" and self.train_cfg.precision == "bf16"
+        precision = self.train_cfg.precision
+        # bf16 weights need it everywhere (fp32 activations meet them in every matmul)
+        on = precision == "bf16-master" or (self.device.type == "cuda" and precision == "bf16")
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on)
 
     def step(self, micro_batches: list[dict[str, torch.Tensor]]
@@ -190,8 +197,13 @@ class Trainer:
                 (loss / len(micro_batches)).backward()
             for k, v in metrics.items():
                 sums[k].append(v)
+        if self.master is not None:
+            self.master.grads_to_master()
         grad_norm = clipped_step(self.opt, self.params, cfg.grad_clip)
-        self.opt.zero_grad(set_to_none=True)
+        if self.master is not None:
+            self.master.master_to_work()  # the master's gradients stay: the next step overwrites
+        else:
+            self.opt.zero_grad(set_to_none=True)
         self.ema.update(self.net)
         self.step_idx += 1
         out = {k: torch.stack(v).mean() if k == "loss/flow" else torch.stack(v).nanmean()
@@ -257,6 +269,8 @@ class Trainer:
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
         self.codec.load_stats(state["codec"]["stats"])
+        if self.master is not None:
+            self.master.master_to_work()
         self.step_idx, self.best_lsd = int(state["step"]), float(state["best_lsd"])
         if self.train_cfg.fit_schedule:  # the fitted schedule goes on until re-planned
             self.total_steps = int(state.get("total_steps", self.total_steps))

@@ -91,6 +91,30 @@ def test_resume_continues_exactly(data_dir, tmp_path):
     assert after[12] == pytest.approx(full[12], rel=1e-5)
 
 
+def test_bf16_master_weights_train_like_autocast_and_resume_exactly(data_dir, tmp_path):
+    plain = _losses(Trainer(None, _cfg(), _data(data_dir), tmp_path / "a", "cpu").iter_fit())
+    cfg = _cfg(precision="bf16-master")
+    full = _losses(Trainer(None, cfg, _data(data_dir), tmp_path / "b", "cpu").iter_fit())
+    for step, loss in plain.items():  # the same run, rounded to bf16 in the forward/backward
+        assert full[step] == pytest.approx(loss, rel=0.02), (step, full, plain)
+    first = Trainer(None, cfg, _data(data_dir), tmp_path / "c", "cpu")
+    gen = first.iter_fit()
+    for ev in gen:
+        if ev.kind == "log" and ev.step == 6:
+            break
+    gen.close()
+    state = torch.load(tmp_path / "c/ckpt/last.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in state["model"].values())  # the master
+    resumed = Trainer(None, cfg, _data(data_dir), tmp_path / "c", "cpu", resume=True)
+    assert resumed.step_idx == 6
+    assert resumed.master is not None
+    for w, p in zip(resumed.master.work.parameters(), resumed.net.parameters(), strict=True):
+        assert torch.equal(w, p.detach().to(torch.bfloat16))
+    after = _losses(resumed.iter_fit())
+    assert after[9] == pytest.approx(full[9], rel=1e-5)
+    assert after[12] == pytest.approx(full[12], rel=1e-5)
+
+
 def test_stop_request_ends_with_a_checkpoint(data_dir, tmp_path):
     trainer = Trainer(None, _cfg(steps=1000), _data(data_dir), tmp_path / "run", "cpu")
     events = []
@@ -172,8 +196,9 @@ def test_fine_tune_can_deepen_its_base(data_dir, tmp_path, tiny_model_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("compile_args", [[], ["--compile", "--compile-ddp", "inner"]],
-                         ids=["eager", "ddp-of-compiled"])
+@pytest.mark.parametrize("compile_args", [[], ["--compile", "--compile-ddp", "inner"],
+                                          ["--bf16-master"]],
+                         ids=["eager", "ddp-of-compiled", "bf16-master"])
 def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path, compile_args):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -187,7 +212,10 @@ def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path, co
     state = torch.load(tmp_path / "ddp/ckpt/last.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["world_size"] == 2
     assert state["config"]["hardware"] == "2 x cpu"
-    assert state["config"]["train"]["compile_ddp"] == ("inner" if compile_args else "outer")
+    assert state["config"]["train"]["compile_ddp"] == ("inner" if "--compile" in compile_args
+                                                        else "outer")
+    master = "--bf16-master" in compile_args
+    assert state["config"]["train"]["precision"] == ("bf16-master" if master else "bf16")
     assert not any(k.startswith("_orig_mod") for k in state["model"])
 
 
