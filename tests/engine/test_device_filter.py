@@ -24,7 +24,7 @@ from engine.training.degrade import (
     iir_variants,
     mp3_frames,
 )
-from engine.training.device_filter import apply_filters, with_cpu_rows
+from engine.training.device_filter import apply_filters, filter_gains, with_cpu_rows
 from tests.engine.conftest import synth_clip
 
 EDGE = int(0.05 * SAMPLE_RATE)  # sosfiltfilt extends the crop oddly, this path with zeros
@@ -147,3 +147,43 @@ def test_with_cpu_rows_puts_the_cpu_degraded_rows_in_place() -> None:
     assert torch.equal(with_cpu_rows(hr, hr[:0], torch.tensor([], dtype=torch.long)), hr)
     with pytest.raises(ValueError, match="lr_rows"):
         with_cpu_rows(hr, lr_rows, torch.tensor([1]))
+
+
+def _mixed_rows() -> torch.Tensor:
+    degrader, rng = Degrader(), np.random.default_rng(11)
+    outs = [degrader(X, rng, deferred=True) for _ in range(24)]
+    assert {o.kind for o in outs} >= {"resample", "mp3", "brickwall", *IIR_FAMILIES}
+    return torch.from_numpy(np.stack([o.filter if o.filter is not None else filter_row(0)
+                                      for o in outs]))
+
+
+def test_compiled_gains_equal_the_eager_ones(monkeypatch) -> None:
+    from engine.training import device_filter
+
+    monkeypatch.setattr(device_filter, "_compiled", {})
+    rows = _mixed_rows()
+    eager = filter_gains(rows, 4096, compiled=False)
+    assert eager.shape == (24, 2049) and eager.dtype == torch.complex64
+    assert torch.isfinite(torch.view_as_real(eager)).all()
+    compiled = filter_gains(rows, 4096, compiled=True)
+    assert device_filter._compiled["fn"] is not None  # it did compile
+    torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-7)
+
+
+def test_a_failing_compiler_falls_back_to_the_eager_gains(monkeypatch, caplog) -> None:
+    from engine.training import device_filter
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no triton here\nsecond line")
+        return run
+
+    monkeypatch.setattr(device_filter, "_compiled", {})
+    monkeypatch.setattr(device_filter.torch, "compile", broken)
+    rows = _mixed_rows()
+    with caplog.at_level("WARNING", logger="engine.training.device_filter"):
+        got = filter_gains(rows, 2048, compiled=True)
+    assert torch.equal(got, filter_gains(rows, 2048, compiled=False))
+    assert device_filter._compiled["fn"] is None  # not tried again
+    assert "torch.compile failed (no triton here)" in caplog.text
+    assert torch.equal(filter_gains(rows, 2048, compiled=True), got)
