@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -192,6 +192,21 @@ bf16w4)  # the same on a 4-GPU host, 4 GPUs first
   run 4gpu-graphs-bf16w 4 "${g[@]}" --bf16-weights
   run 2gpu-graphs 2 "${g[@]}"
   run 2gpu-graphs-bf16w 2 "${g[@]}" --bf16-weights
+  ;;
+trainergap)  # the real trainer ran v2 at 26 steps/s a GPU on 2 x H200 where this bench's step
+  # runs 41-44: the bench step with the trainer's device-side degradation, then the trainer on
+  # one GPU with the degradation on the device and in the workers
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
+  run 1gpu-cudagraphs 1 "${g[@]}"
+  run 1gpu-cudagraphs-devfilter 1 "${g[@]}" --device-filter
+  run 1gpu-cudagraphs-devfilter-ema1 1 "${g[@]}" --device-filter --ema-every 1
+  t=(--preset v2 --batch 32 --compile --compile-mode reduce-overhead --workers 14 --seed 1)
+  for on in device workers; do
+    echo "== trainer, degradation on $on"
+    timeout 170 bash bench/ddp_trainer_check.sh 1 300 "${t[@]}" --degrade-on "$on" \
+      || echo "!! trainer ($on) failed or timed out"
+    [ -n "${OUT:-}" ] && cp /tmp/ddp_check_run/metrics.jsonl "$OUT/trainer-1gpu-$on.jsonl"
+  done
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)
