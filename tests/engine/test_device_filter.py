@@ -174,7 +174,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_gains(monkeypatch, caplog) -
     from engine.training import device_filter
 
     def broken(fn, **kwargs):
-        def run(*args):
+        def run(*args, **kwargs):
             raise RuntimeError("no triton here\nsecond line")
         return run
 
