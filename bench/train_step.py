@@ -17,7 +17,6 @@ Results go to bench/results/train_step_<device>_<date>.jsonl (rank 0).
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import functools
 import json
@@ -41,6 +40,7 @@ from engine.training.degrade import Degrader, device_rows
 from engine.training.device_filter import apply_filters
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
+from engine.training.master import MasterWeights
 from engine.training.update import clipped_step
 
 
@@ -182,10 +182,6 @@ def main() -> None:
         opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.99), fused=True)
     ema = EMA(net, 0.999, every=args.ema_every)
     params = list(net.parameters())
-    # --bf16-weights: `work` runs the step (every parameter is a Linear's, so bf16 weights
-    # are what autocast would cast them to); net stays the fp32 master the optimiser updates
-    work = copy.deepcopy(net).to(torch.bfloat16) if args.bf16_weights else net
-    wparams = list(work.parameters())
     samples = round(args.seconds * SAMPLE_RATE / HOP_SAMPLES) * HOP_SAMPLES
     hr = 0.1 * torch.randn(args.batch, 1, samples, device=dev)
     lr_wav = hr.clone()
@@ -197,10 +193,11 @@ def main() -> None:
         with torch.no_grad():
             x0, c0 = codec.encode(hr), codec.encode(lr_wav)
         flops = count_flops(net, obj, x0, c0)
-    if args.bf16_weights:  # the master's gradients (after count_flops, which clears them):
-        for p in params:  # allocated once, overwritten every step
-            p.grad = torch.zeros_like(p)
-    master_grads = [p.grad for p in params]
+    # --bf16-weights: the trainer's "bf16-master" (engine.training.master): `work` runs the
+    # step, net stays the fp32 master the optimiser updates; made after count_flops, which
+    # clears the master's gradients
+    master = MasterWeights(net) if args.bf16_weights else None
+    work = net if master is None else master.work
     inner = args.compile and args.ddp_inner_compile and info.active
     if args.optimize_ddp is not None:
         from torch import _dynamo
@@ -230,15 +227,13 @@ def main() -> None:
 
     @torch.compile(fullgraph=False)
     def compiled_update() -> None:  # clip + AdamW as Inductor kernels (--compile-optimizer)
-        if args.bf16_weights:
-            with torch.no_grad():
-                torch._foreach_copy_(master_grads, [w.grad for w in wparams])
+        if master is not None:
+            master.grads_to_master()
         norm = torch.nn.utils.get_total_norm([p.grad for p in params], 2.0, foreach=True)
         torch.nn.utils.clip_grads_with_norm_(params, 1.0, norm, foreach=True)
         opt.step()
-        if args.bf16_weights:
-            with torch.no_grad():
-                torch._foreach_copy_(wparams, params)
+        if master is not None:
+            master.master_to_work()
 
     phases = ("degrade", "encode", "fwd_bwd", "clip", "adamw", "ema")
     marks: list[list[torch.cuda.Event]] = []
@@ -264,13 +259,11 @@ def main() -> None:
         if args.compile_optimizer:  # likewise one phase
             ev[4].record()
             compiled_update()
-        elif args.bf16_weights:  # "clip" is the gradients' copy into the fp32 master here
-            with torch.no_grad():
-                torch._foreach_copy_(master_grads, [w.grad for w in wparams])
+        elif master is not None:  # "clip" is the gradients' copy into the fp32 master here
+            master.grads_to_master()
             ev[4].record()
             clipped_step(opt, params, 1.0)
-            with torch.no_grad():
-                torch._foreach_copy_(wparams, params)
+            master.master_to_work()
         elif args.fused_clip:  # clip + AdamW in one: all of it lands in the "adamw" phase
             ev[4].record()
             clipped_step(opt, params, 1.0)
@@ -278,9 +271,7 @@ def main() -> None:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             ev[4].record()
             opt.step()
-        if args.bf16_weights:
-            work.zero_grad(set_to_none=True)  # the master's stay: the next copy overwrites them
-        else:
+        if master is None:  # (grads_to_master dropped the copy's; the master's stay)
             opt.zero_grad(set_to_none=True)
         ev[5].record()
         ema.update(net)
