@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap|trainergap2
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -29,6 +29,16 @@ run() {  # run NAME NPROC ARGS...
   if [ -n "${OUT:-}" ]; then  # after every variant: a call cut off at its limit keeps them
     cp bench/results/train_step_cuda_*.jsonl "$OUT/" 2>/dev/null || true
   fi
+}
+
+trainer_check() {  # trainer_check NGPUS NAME ARGS...: the real trainer, v2, 32 crops a GPU
+  local n=$1 name=$2
+  shift 2
+  echo "== trainer $n GPU(s), $name"
+  timeout "${RUN_TIMEOUT:-170}" bash bench/ddp_trainer_check.sh "$n" 300 --preset v2 \
+    --batch $((32 * n)) --compile --compile-mode reduce-overhead --seed 1 "$@" \
+    || echo "!! trainer $name failed or timed out"
+  [ -n "${OUT:-}" ] && cp /tmp/ddp_check_run/metrics.jsonl "$OUT/trainer-${n}gpu-$name.jsonl"
 }
 
 case "$part" in
@@ -195,18 +205,16 @@ bf16w4)  # the same on a 4-GPU host, 4 GPUs first
   ;;
 trainergap)  # the real trainer ran v2 at 26 steps/s a GPU on 2 x H200 where this bench's step
   # runs 41-44: the bench step with the trainer's device-side degradation, then the trainer on
-  # one GPU with the degradation on the device and in the workers
+  # one GPU with 14 and 6 DataLoader workers (2 ranks x 14 workers filled that host's 32 cores:
+  # the processes launching the GPU's work may have waited for a core)
   g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
   run 1gpu-cudagraphs 1 "${g[@]}"
   run 1gpu-cudagraphs-devfilter 1 "${g[@]}" --device-filter
-  run 1gpu-cudagraphs-devfilter-ema1 1 "${g[@]}" --device-filter --ema-every 1
-  t=(--preset v2 --batch 32 --compile --compile-mode reduce-overhead --workers 14 --seed 1)
-  for on in device workers; do
-    echo "== trainer, degradation on $on"
-    timeout 170 bash bench/ddp_trainer_check.sh 1 300 "${t[@]}" --degrade-on "$on" \
-      || echo "!! trainer ($on) failed or timed out"
-    [ -n "${OUT:-}" ] && cp /tmp/ddp_check_run/metrics.jsonl "$OUT/trainer-1gpu-$on.jsonl"
-  done
+  for w in 14 6; do trainer_check 1 "device-w$w" --degrade-on device --workers "$w"; done
+  ;;
+trainergap2)  # the rest: degradation in the workers; two GPUs with fewer workers, bf16-master
+  trainer_check 1 workers-w14 --degrade-on workers --workers 14
+  trainer_check 2 device-w6-bf16master --degrade-on device --workers 6 --bf16-master
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)
