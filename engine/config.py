@@ -277,7 +277,9 @@ class TrainConfig:
     # speed, 9.3-9.8 steps/s a GPU on H100s; at 256 MB on 4 x H200 24.5, 40.2 with CUDA graphs),
     # DDP's own 25 MB in eager mode (small buckets start the all-reduce early in the backward)
     ddp_bucket_mb: float | None = None
-    num_workers: int = 4  # DataLoader workers per process
+    # DataLoader workers per process; None: `batches.auto_workers` (the machine's usable cores
+    # shared among its processes, one kept for each; at most 16 on CUDA, 2 on the CPU)
+    num_workers: int | None = None
     # where IIR / brick-wall / MP3-like degradations run: "workers" (CPU), "device" (batched on
     # the training device, engine.training.device_filter), "auto": the device when it is CUDA
     degrade_on: DegradeOn = "auto"
@@ -313,7 +315,8 @@ class TrainConfig:
                "must be 'bf16', 'bf16-master' or 'fp32'")
         _check(self.precision != "bf16-master" or self.grad_accum == 1, "grad_accum",
                "must be 1 with precision 'bf16-master' (micro-batches would add up in bf16)")
-        _check(self.num_workers >= 0, "num_workers", "must be >= 0")
+        _check(self.num_workers is None or self.num_workers >= 0, "num_workers",
+               "must be >= 0 (or None: auto)")
         _check(self.degrade_on in ("auto", "workers", "device"), "degrade_on",
                "must be 'auto', 'workers' or 'device'")
         _check(min(self.log_every, self.val_every, self.ckpt_every) >= 1, "log_every",

@@ -61,3 +61,10 @@ def cpu_budget(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> dict[str, floa
     except (OSError, ValueError):
         pass
     return {"logical_cores": os.cpu_count(), "affinity_cores": affinity, "cgroup_cores": quota}
+
+
+def usable_cores(budget: dict[str, float | int | None] | None = None) -> int:
+    """Whole cores this process may keep busy: the smallest of `cpu_budget`'s three (>= 1)."""
+    budget = cpu_budget() if budget is None else budget
+    known = [v for v in budget.values() if v is not None]
+    return max(1, int(min(known))) if known else 1

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from engine.system import usable_cores
 from engine.training.data import CropDataset
 from engine.training.degrade import MODE_DONE
 
@@ -63,6 +64,18 @@ def _single_threaded(_worker_id: int) -> None:
     # Each worker is one core's worth of work; intra-op threads in every worker would
     # oversubscribe the CPU (measured: 6 steps/s of batch 64 on 16 cores without this).
     torch.set_num_threads(1)
+
+
+MAX_AUTO_WORKERS = 16  # the most `auto_workers` picks (the v7 runs fed an H200 with 15)
+
+
+def auto_workers(processes: int, cuda: bool, cores: int | None = None) -> int:
+    """DataLoader workers per process when not told: this machine's usable cores shared among
+    its `processes`, one core each left for the process itself (it launches the GPU's work),
+    at most MAX_AUTO_WORKERS. On the CPU the training itself needs the cores: at most 2."""
+    cores = usable_cores() if cores is None else cores
+    share = cores // max(1, processes) - 1
+    return max(1 if cores > processes else 0, min(share, MAX_AUTO_WORKERS if cuda else 2))
 
 
 def make_loader(batches: StepBatches, num_workers: int, device: torch.device) -> DataLoader:

@@ -66,8 +66,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phone", type=float, default=None, metavar="P",
                    help="share of crops made as phone calls: 8 kHz, the 300-3400 Hz voice band, "
                         f"G.711 mu-law or GSM 06.10 (default 0{base_s})")
-    p.add_argument("--workers", type=int, default=t.num_workers,
-                   help=f"DataLoader workers per GPU (default {t.num_workers})")
+    p.add_argument("--workers", type=_workers_arg, default=None, metavar="N|auto",
+                   help="DataLoader workers per process (default auto: the usable cores "
+                        "shared among this machine's processes, one kept for each; at most 16 "
+                        "on CUDA, 2 on the CPU)")
     p.add_argument("--degrade-on", choices=["auto", "workers", "device"],
                    default=TrainConfig.degrade_on,
                    help="where the filter and MP3-like degradations run (auto: the GPU when "
@@ -129,6 +131,15 @@ def weights_dtype(args: argparse.Namespace) -> torch.dtype:
     from engine.modelfile import WEIGHT_DTYPES
 
     return WEIGHT_DTYPES[args.weights]
+
+
+def _workers_arg(text: str) -> int | None:
+    if text == "auto":
+        return None
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 or 'auto'")
+    return value
 
 
 def precision_of(args: argparse.Namespace) -> str:

@@ -43,6 +43,11 @@ class DistInfo:
         return self.rank == 0
 
     @property
+    def local_world_size(self) -> int:
+        """Processes on this machine (torchrun's LOCAL_WORLD_SIZE; all of them when unset)."""
+        return int(os.environ.get("LOCAL_WORLD_SIZE", self.world_size))
+
+    @property
     def active(self) -> bool:
         return self.world_size > 1
 

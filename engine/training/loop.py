@@ -29,7 +29,8 @@ from engine.model.dit import PRESETS, DiT
 from engine.model.grow import grow_depth as grow_depth_of
 from engine.modelfile import JaTModel, load_model, save_model
 from engine.sbr import sbr_batch
-from engine.training.batches import StepBatches, make_loader
+from engine.system import usable_cores
+from engine.training.batches import StepBatches, auto_workers, make_loader
 from engine.training.budget import TimeBudget
 from engine.training.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.corpus import scan
@@ -329,7 +330,13 @@ class Trainer:
                              f"{self.dist.world_size} processes x {cfg.grad_accum} accumulation")
         batches = StepBatches(self.crops, per_rank, cfg.grad_accum, self.dist.rank,
                               self.dist.world_size, cfg.seed, start_step=self.step_idx)
-        loader = make_loader(batches, cfg.num_workers, self.device)
+        workers = cfg.num_workers
+        if workers is None:
+            workers = auto_workers(self.dist.local_world_size, self.device.type == "cuda")
+            if self.dist.is_main:
+                log.info("data loading: %d workers a process (auto: %d usable cores, %d "
+                         "processes here)", workers, usable_cores(), self.dist.local_world_size)
+        loader = make_loader(batches, workers, self.device)
         saved_at = last_val = self.step_idx
         window: dict[str, list[Any]] = defaultdict(list)
         tick = _clock()

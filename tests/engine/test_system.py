@@ -18,3 +18,14 @@ def test_cpu_budget_reads_the_cgroup_quota(tmp_path: Path) -> None:
     assert cpu_budget(tmp_path / "absent")["cgroup_cores"] is None  # cgroup v1 / not Linux
     cpu_max.write_text("garbage\n")
     assert cpu_budget(cpu_max)["cgroup_cores"] is None
+
+
+def test_usable_cores_is_the_smallest_budget() -> None:
+    from engine.system import usable_cores
+
+    assert usable_cores({"logical_cores": 64, "affinity_cores": 32, "cgroup_cores": 7.5}) == 7
+    assert usable_cores({"logical_cores": 8, "affinity_cores": None, "cgroup_cores": None}) == 8
+    assert usable_cores({"logical_cores": 4, "affinity_cores": 4, "cgroup_cores": 0.5}) == 1
+    assert usable_cores({"logical_cores": None, "affinity_cores": None,
+                         "cgroup_cores": None}) == 1
+    assert usable_cores() >= 1

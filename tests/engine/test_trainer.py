@@ -368,6 +368,52 @@ def test_ddp_bucket_size_defaults_to_large_buckets_when_compiled(monkeypatch):
     assert made == [None, COMPILED_BUCKET_MB, 64.0]
 
 
+def test_auto_workers_share_the_cores_among_the_processes():
+    from engine.training.batches import MAX_AUTO_WORKERS, auto_workers
+
+    assert auto_workers(2, cuda=True, cores=32) == 15  # one core kept for each process
+    assert auto_workers(4, cuda=True, cores=64) == 15
+    assert auto_workers(1, cuda=True, cores=128) == MAX_AUTO_WORKERS
+    assert auto_workers(1, cuda=True, cores=8) == 7
+    assert auto_workers(2, cuda=True, cores=3) == 1  # a worker still beats loading inline
+    assert auto_workers(4, cuda=True, cores=4) == 0  # a core a process: load in the process
+    assert auto_workers(1, cuda=False, cores=2) == 1  # the CPU trains too
+    assert auto_workers(1, cuda=False, cores=32) == 2
+
+
+def test_workers_flag_takes_a_count_or_auto():
+    from engine.training.cli import add_train_arguments, train_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    base = ["--data", "d", "--out", "o"]
+    assert train_config_from_args(parser.parse_args(base)).num_workers is None
+    assert train_config_from_args(parser.parse_args([*base, "--workers", "auto"])
+                                  ).num_workers is None
+    assert train_config_from_args(parser.parse_args([*base, "--workers", "3"])).num_workers == 3
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--workers", "-1"])
+    with pytest.raises(ValueError, match="num_workers"):
+        TrainConfig(num_workers=-2)
+
+
+def test_the_trainer_picks_its_workers_when_not_told(data_dir, tmp_path, monkeypatch):
+    from engine.training import loop as loop_mod
+
+    seen = []
+    real = loop_mod.make_loader
+    monkeypatch.setattr(loop_mod, "make_loader",
+                        lambda batches, workers, device: seen.append(workers) or real(
+                            batches, 0, device))
+    monkeypatch.setattr(loop_mod, "usable_cores", lambda: 6)
+    monkeypatch.setattr(loop_mod, "auto_workers", lambda processes, cuda: 10 * processes + cuda)
+    list(Trainer(None, _cfg(steps=1, num_workers=None), _data(data_dir), tmp_path / "a",
+                 "cpu").iter_fit())
+    list(Trainer(None, _cfg(steps=1, num_workers=3), _data(data_dir), tmp_path / "b",
+                 "cpu").iter_fit())
+    assert seen == [10, 3]  # one process, not CUDA; a count given is kept
+
+
 def test_ddp_bucket_flag_reaches_the_config():
     from engine.config import TrainConfig
     from engine.training.cli import add_train_arguments, train_config_from_args
