@@ -40,9 +40,12 @@ import json
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1])]
-rates = [(r["step"], r["perf/steps_per_s"], r.get("perf/data_wait_frac")) for r in rows
-         if "perf/steps_per_s" in r]
-for step, rate, wait in rates:
-    print(f"step {step}: {rate:.2f} steps/s, data wait {wait if wait is None else round(wait, 2)}")
+for r in rows:
+    if "perf/steps_per_s" not in r:
+        continue
+    wait = r.get("perf/data_wait_frac")
+    phases = ", ".join(f"{k[8:]} {v:.2f}" for k, v in r.items() if k.startswith("perf/ms_"))
+    print(f"step {r['step']}: {r['perf/steps_per_s']:.2f} steps/s, data wait "
+          f"{wait if wait is None else round(wait, 2)}; ms a step: {phases}")
 PY
 if [ -n "${OUT:-}" ]; then cp "$run/metrics.jsonl" "$OUT/ddp_check_${gpus}gpu.metrics.jsonl"; fi

@@ -43,6 +43,7 @@ from engine.training.holes import hole_weights
 from engine.training.logger import MetricLogger
 from engine.training.lr import lr_at
 from engine.training.master import MasterWeights
+from engine.training.phases import PhaseTimer
 from engine.training.update import clipped_step, make_adamw
 from engine.training.validate import validate
 
@@ -136,6 +137,7 @@ class Trainer:
         self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
         self.objective = FlowObjective(self.run.flow)
         self.noise = torch.Generator(self.device).manual_seed(train.seed * 1000 + self.dist.rank)
+        self.phases = PhaseTimer(self.device)  # perf/ms_<phase> at every log
         working = self.net if self.master is None else self.master.work
         self.model_fn = (self.dist.compile(working, train.compile_mode, train.compile_ddp,
                                            train.ddp_bucket_mb)
@@ -173,6 +175,7 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
         sums: dict[str, list[torch.Tensor]] = defaultdict(list)
+        self.phases.start()
         for i, mb in enumerate(micro_batches):
             hr = mb["hr"].to(self.device, non_blocking=True)
             lr_wav = mb["lr"].to(self.device, non_blocking=True)
@@ -182,6 +185,7 @@ class Trainer:
                 lr_wav = apply_filters(hr, lr_wav,
                                        mb["filter"].to(self.device, non_blocking=True),
                                        mb["holes"].to(self.device, non_blocking=True))
+            self.phases.mark("input")  # copies to the device, degradation filters
             with torch.no_grad():
                 x, cond = self.codec.encode(hr), self.codec.encode(lr_wav)  # (B, C, T)
                 prior = None
@@ -191,11 +195,13 @@ class Trainer:
                 if self.data_cfg.hole_floor > 0:  # encoder holes in the target: no loss
                     weight = hole_weights(self.codec.denormalize(x), self.data_cfg.hole_floor)
                     sums["data/hole_share"].append(1.0 - weight.mean())
+            self.phases.mark("encode")
             sync = self.dist.no_sync(self.model_fn) if i < len(micro_batches) - 1 else None
             with sync or contextlib.nullcontext(), self._autocast():
                 loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise,
                                                     weight, prior)
                 (loss / len(micro_batches)).backward()
+            self.phases.mark("forward_backward")
             for k, v in metrics.items():
                 sums[k].append(v)
         if self.master is not None:
@@ -205,7 +211,9 @@ class Trainer:
             self.master.master_to_work()  # the master's gradients stay: the next step overwrites
         else:
             self.opt.zero_grad(set_to_none=True)
+        self.phases.mark("update")
         self.ema.update(self.net)
+        self.phases.mark("ema")
         self.step_idx += 1
         out = {k: torch.stack(v).mean() if k == "loss/flow" else torch.stack(v).nanmean()
                for k, v in sums.items()}
@@ -357,6 +365,7 @@ class Trainer:
                 if self.step_idx % cfg.log_every == 0 or self.step_idx == self.total_steps:
                     now = _clock()
                     means = self._drain(window)
+                    means.update(self.phases.means())
                     means["perf/steps_per_s"] = len(window["loss/flow"]) / (now - tick)
                     means["perf/data_wait_frac"] = waited / (now - tick)
                     waited = 0.0

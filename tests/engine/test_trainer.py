@@ -115,6 +115,21 @@ def test_bf16_master_weights_train_like_autocast_and_resume_exactly(data_dir, tm
     assert after[12] == pytest.approx(full[12], rel=1e-5)
 
 
+def test_the_trainer_logs_where_its_steps_go(data_dir, tmp_path):
+    trainer = Trainer(None, _cfg(steps=4, log_every=2, grad_accum=2), _data(data_dir),
+                      tmp_path / "run", device="cpu")
+    logs = [ev.metrics for ev in trainer.iter_fit() if ev.kind == "log"]
+    assert len(logs) == 2
+    for m in logs:
+        phases = {k: v for k, v in m.items() if k.startswith("perf/ms_")}
+        assert set(phases) == {"perf/ms_input", "perf/ms_encode", "perf/ms_forward_backward",
+                               "perf/ms_update", "perf/ms_ema"}
+        assert all(v >= 0 for v in phases.values())
+        assert phases["perf/ms_forward_backward"] > 0
+        step_ms = 1000.0 / m["perf/steps_per_s"]
+        assert sum(phases.values()) <= step_ms * 1.05  # the phases are parts of the step
+
+
 def test_stop_request_ends_with_a_checkpoint(data_dir, tmp_path):
     trainer = Trainer(None, _cfg(steps=1000), _data(data_dir), tmp_path / "run", "cpu")
     events = []
