@@ -340,10 +340,11 @@ class Trainer:
                               self.dist.world_size, cfg.seed, start_step=self.step_idx)
         workers = cfg.num_workers
         if workers is None:
-            workers = auto_workers(self.dist.local_world_size, self.device.type == "cuda")
+            cores, here = usable_cores(), self.dist.local_world_size
+            workers = auto_workers(here, self.device.type == "cuda", cores=cores)
             if self.dist.is_main:
                 log.info("data loading: %d workers a process (auto: %d usable cores, %d "
-                         "processes here)", workers, usable_cores(), self.dist.local_world_size)
+                         "processes here)", workers, cores, here)
         loader = make_loader(batches, workers, self.device)
         saved_at = last_val = self.step_idx
         window: dict[str, list[Any]] = defaultdict(list)

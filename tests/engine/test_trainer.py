@@ -421,7 +421,8 @@ def test_the_trainer_picks_its_workers_when_not_told(data_dir, tmp_path, monkeyp
                         lambda batches, workers, device: seen.append(workers) or real(
                             batches, 0, device))
     monkeypatch.setattr(loop_mod, "usable_cores", lambda: 6)
-    monkeypatch.setattr(loop_mod, "auto_workers", lambda processes, cuda: 10 * processes + cuda)
+    monkeypatch.setattr(loop_mod, "auto_workers",
+                        lambda processes, cuda, cores=None: 10 * processes + cuda)
     list(Trainer(None, _cfg(steps=1, num_workers=None), _data(data_dir), tmp_path / "a",
                  "cpu").iter_fit())
     list(Trainer(None, _cfg(steps=1, num_workers=3), _data(data_dir), tmp_path / "b",
