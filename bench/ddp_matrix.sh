@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap|trainergap2
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap|trainergap2|trainergap3
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -215,6 +215,16 @@ trainergap)  # the real trainer ran v2 at 26 steps/s a GPU on 2 x H200 where thi
 trainergap2)  # the rest: degradation in the workers; two GPUs with fewer workers, bf16-master
   trainer_check 1 workers-w14 --degrade-on workers --workers 14
   trainer_check 2 device-w6-bf16master --degrade-on device --workers 6 --bf16-master
+  ;;
+trainergap3)  # after the device filter sends each path only its rows and the side-stream
+  # prefetch: the filter's pieces, the bench step with it, the trainer (auto workers) as it is
+  # by default and with EMA every 4 steps and bf16 working weights
+  python3 bench/device_filter.py || echo "!! device_filter failed"
+  [ -n "${OUT:-}" ] && cp bench/results/device_filter_cuda_*.jsonl "$OUT/"
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
+  run 1gpu-cudagraphs-devfilter 1 "${g[@]}" --device-filter
+  trainer_check 1 auto
+  trainer_check 1 auto-ema4-bf16master --ema-every 4 --bf16-master
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

@@ -222,8 +222,9 @@ def main() -> None:
         degrader, rng = Degrader(), np.random.default_rng(0)
         x = hr[0, 0].cpu().numpy()
         rows = [device_rows(degrader(x, rng, deferred=True), samples) for _ in range(args.batch)]
-        filters = torch.from_numpy(np.stack([r for r, _ in rows])).to(dev)
-        holes = torch.from_numpy(np.stack([h for _, h in rows])).to(dev)
+        # kept in pinned host memory, as the trainer's DataLoader hands them over
+        filters = torch.from_numpy(np.stack([r for r, _ in rows])).pin_memory()
+        holes = torch.from_numpy(np.stack([h for _, h in rows])).pin_memory()
 
     @torch.compile(fullgraph=False)
     def compiled_update() -> None:  # clip + AdamW as Inductor kernels (--compile-optimizer)

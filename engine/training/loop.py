@@ -44,6 +44,7 @@ from engine.training.logger import MetricLogger
 from engine.training.lr import lr_at
 from engine.training.master import MasterWeights
 from engine.training.phases import PhaseTimer
+from engine.training.prefetch import DevicePrefetcher
 from engine.training.update import clipped_step, make_adamw
 from engine.training.validate import validate
 
@@ -182,9 +183,8 @@ class Trainer:
             if "lr_rows" in mb:  # only the rows the CPU degraded came; the rest start as hr
                 lr_wav = with_cpu_rows(hr, lr_wav, mb["lr_rows"].to(self.device, non_blocking=True))
             if "filter" in mb:  # IIR / brick-wall / MP3-like degradations left to this device
-                lr_wav = apply_filters(hr, lr_wav,
-                                       mb["filter"].to(self.device, non_blocking=True),
-                                       mb["holes"].to(self.device, non_blocking=True))
+                # (the rows stay in host memory: their modes pick which rows travel, no wait)
+                lr_wav = apply_filters(hr, lr_wav, mb["filter"], mb["holes"])
             self.phases.mark("input")  # copies to the device, degradation filters
             with torch.no_grad():
                 x, cond = self.codec.encode(hr), self.codec.encode(lr_wav)  # (B, C, T)
@@ -345,7 +345,7 @@ class Trainer:
             if self.dist.is_main:
                 log.info("data loading: %d workers a process (auto: %d usable cores, %d "
                          "processes here)", workers, cores, here)
-        loader = make_loader(batches, workers, self.device)
+        loader = DevicePrefetcher(make_loader(batches, workers, self.device), self.device)
         saved_at = last_val = self.step_idx
         window: dict[str, list[Any]] = defaultdict(list)
         tick = _clock()

@@ -108,14 +108,41 @@ def test_cpu_rows_pass_through_and_draws_match() -> None:
     out = apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
                         torch.from_numpy(filter_row(0))[None])  # mode 0 keeps the given LR
     assert torch.equal(out, torch.zeros(1, 1, X.shape[0]))
-    bad = apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
-                        torch.from_numpy(filter_row(9))[None])
-    assert torch.isnan(bad).all()  # an unknown mode cannot pass as audio
-    no_holes = apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
-                             torch.from_numpy(filter_row(MODE_MP3, 8000.0))[None])
-    assert torch.isnan(no_holes).all()  # an MP3-like row needs its holes
+    two = torch.from_numpy(np.stack([filter_row(0), filter_row(9)]))
+    hr2 = torch.from_numpy(np.stack([X, X]))[:, None]
+    lr2 = torch.from_numpy(np.stack([lr, lr]))[:, None]
+    with pytest.raises(ValueError, match="row 1 has no filter mode 9"):  # cannot pass as audio
+        apply_filters(hr2, lr2, two)
+    with pytest.raises(ValueError, match="holes: 1 MP3-like rows"):
+        apply_filters(torch.from_numpy(X)[None, None], torch.from_numpy(lr)[None, None],
+                      torch.from_numpy(filter_row(MODE_MP3, 8000.0))[None])
     with pytest.raises(ValueError, match="filters"):
         apply_filters(torch.zeros(1, 1, 8), torch.zeros(1, 1, 8), torch.zeros(1, 5))
+    with pytest.raises(ValueError, match="filters: expected"):  # one row for each crop
+        apply_filters(hr2, lr2, two[:1])
+
+
+def test_only_the_rows_a_path_needs_reach_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.training.device_filter as device_filter
+
+    seen: dict[str, int] = {}
+    gains, mp3 = device_filter.filter_gains, device_filter.mp3_like
+    monkeypatch.setattr(device_filter, "filter_gains", lambda f, n, **kw: (
+        seen.__setitem__("fft", f.shape[0]), gains(f, n, **kw))[1])
+    monkeypatch.setattr(device_filter, "mp3_like", lambda hr, f, h: (
+        seen.__setitem__("mp3", hr.shape[0]), mp3(hr, f, h))[1])
+    rows = [filter_row(0), filter_row(MODE_RAMP, 8000.0, 0.0), filter_row(MODE_MP3, 8000.0, 300.0),
+            filter_row(0)]
+    hr = torch.from_numpy(np.stack([X] * 4))[:, None]
+    lr = torch.zeros_like(hr)
+    holes = torch.zeros(4, mp3_frames(X.shape[0]), MP3_MAX_BANDS, dtype=torch.bool)
+    out = apply_filters(hr, lr, torch.from_numpy(np.stack(rows)), holes)
+    assert seen == {"fft": 1, "mp3": 1}
+    assert torch.equal(out[[0, 3]], lr[[0, 3]]) and out[[1, 2]].abs().amax() > 0.05
+    assert lr.abs().amax() == 0  # the given LR batch is not written to
+    seen.clear()  # nothing to filter: no path runs, the LR batch comes back as it was
+    assert apply_filters(hr, lr, torch.from_numpy(np.stack([filter_row(0)] * 4)), None) is lr
+    assert seen == {}
 
 
 def test_a_mixed_batch_filters_each_row_its_own_way() -> None:
