@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap|trainergap2|trainergap3
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap|trainergap2|trainergap3|trainergap4
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -225,6 +225,14 @@ trainergap3)  # after the device filter sends each path only its rows and the si
   run 1gpu-cudagraphs-devfilter 1 "${g[@]}" --device-filter
   trainer_check 1 auto
   trainer_check 1 auto-ema4-bf16master --ema-every 4 --bf16-master
+  ;;
+trainergap4)  # the IIR gains without a division a root; the trainer with 8 workers and auto
+  python3 bench/device_filter.py || echo "!! device_filter failed"
+  [ -n "${OUT:-}" ] && cp bench/results/device_filter_cuda_*.jsonl "$OUT/"
+  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
+  run 1gpu-cudagraphs-devfilter 1 "${g[@]}" --device-filter
+  trainer_check 1 w8 --workers 8
+  trainer_check 1 auto
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

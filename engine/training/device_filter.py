@@ -61,10 +61,12 @@ def _gain_parts(rows: torch.Tensor, n_fft: int, fused: bool
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Real and imaginary parts (B, F) float32 of `filter_gains`, from float64 rows (B, W).
 
-    `fused`: the root product in real arithmetic, which Inductor fuses into one pass over
-    (B, F); eager, complex128 (~4 full-size passes a root, 16 roots) is the faster way. On this
-    2-core CPU, 32 crops of 6 s: 3.9 s eager complex, 9.6 s eager real, 0.18 s compiled real
-    (the same gains to 3e-16).
+    `fused`: real arithmetic for Inductor to fuse into one pass over (B, F): the numerator's and
+    the denominator's products of 16 roots each, then one division (|D| >= prod(1 - |p_i|)
+    stays far above float64's range floor), with e^{jw} computed once a bin. On an H100 (32
+    crops of 6 s) a division a root cost 5.3 ms in that kernel. Eager, complex128 (~4
+    full-size passes a root) is the faster way: on this 2-core CPU, 32 crops of 6 s took 3.9 s
+    eager complex, 9.6 s eager real, 0.18 s compiled real.
     """
     dev, n_bins = rows.device, n_fft // 2 + 1
     mode, cutoff, width, k = (rows[:, i : i + 1] for i in range(4))  # (B, 1) each
@@ -73,14 +75,17 @@ def _gain_parts(rows: torch.Tensor, n_fft: int, fused: bool
     pole_re, pole_im = rows[:, 4 + 2 * n : 4 + 3 * n], rows[:, 4 + 3 * n :]  # (B, R)
     omega = torch.arange(n_bins, device=dev, dtype=torch.float64) * (2 * math.pi / n_fft)
     if fused:
-        cos, sin = torch.cos(omega), torch.sin(omega)  # (F,): z = e^{jw}
-        re, im = k.expand(-1, n_bins), torch.zeros_like(k).expand(-1, n_bins)  # (B, F)
-        for i in range(n):  # h *= (z - z_i) conj(z - p_i) / |z - p_i|^2
+        cos, sin = torch.cos(omega)[None], torch.sin(omega)[None]  # (1, F): z = e^{jw}
+        num_re, num_im = k.expand(-1, n_bins), torch.zeros_like(k).expand(-1, n_bins)  # (B, F)
+        den_re, den_im = torch.ones_like(num_re), torch.zeros_like(num_im)
+        for i in range(n):  # N *= z - z_i, D *= z - p_i
             a_re, a_im = cos - zero_re[:, i : i + 1], sin - zero_im[:, i : i + 1]
             b_re, b_im = cos - pole_re[:, i : i + 1], sin - pole_im[:, i : i + 1]
-            num_re, num_im = a_re * b_re + a_im * b_im, a_im * b_re - a_re * b_im
-            den = b_re * b_re + b_im * b_im
-            re, im = (re * num_re - im * num_im) / den, (re * num_im + im * num_re) / den
+            num_re, num_im = num_re * a_re - num_im * a_im, num_re * a_im + num_im * a_re
+            den_re, den_im = den_re * b_re - den_im * b_im, den_re * b_im + den_im * b_re
+        inv = 1.0 / (den_re * den_re + den_im * den_im)  # H = N conj(D) / |D|^2
+        re = (num_re * den_re + num_im * den_im) * inv
+        im = (num_im * den_re - num_re * den_im) * inv
     else:
         zeros = torch.complex(zero_re, zero_im)  # (B, R)
         poles = torch.complex(pole_re, pole_im)
@@ -212,5 +217,8 @@ def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor,
 
 
 def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """`x` on `device`, copied without waiting for the device's queue."""
+    """`x` on `device`, copied without waiting for the device's queue (from pinned memory: a
+    pageable source may make the host wait)."""
+    if device.type == "cuda" and x.device.type == "cpu" and not x.is_pinned():
+        x = x.pin_memory()
     return x.to(device, non_blocking=True)
