@@ -229,8 +229,6 @@ trainergap3)  # after the device filter sends each path only its rows and the si
 trainergap4)  # the IIR gains without a division a root; the trainer with 8 workers and auto
   python3 bench/device_filter.py || echo "!! device_filter failed"
   [ -n "${OUT:-}" ] && cp bench/results/device_filter_cuda_*.jsonl "$OUT/"
-  g=(--compile --bucket-mb 256 --compile-mode reduce-overhead)
-  run 1gpu-cudagraphs-devfilter 1 "${g[@]}" --device-filter
   trainer_check 1 w8 --workers 8
   trainer_check 1 auto
   ;;
