@@ -6,7 +6,9 @@ A batch of `--batch` crops with the default family mix (`Degrader(deferred=True)
 `CropDataset` sends them) goes through `apply_filters`; beside it, each piece on every row of
 the batch (what the filter cost before it sent each path only its own rows): the IIR gains
 (compiled and eager), the zero-padded FFT filter, the MP3-like STFT, and the pinned host-to-
-device copy of the HR batch. Results go to bench/results/device_filter_<device>_<date>.jsonl.
+device copy of the HR batch; and whether the host waits in `apply_filters` for work queued
+before it (it must not: the CPU has to run ahead of the GPU). Results go to
+bench/results/device_filter_<device>_<date>.jsonl.
 """
 
 from __future__ import annotations
@@ -91,6 +93,18 @@ def main() -> None:
         "h2d_hr_batch": timed(lambda: host_hr.to(dev, non_blocking=True), args.reps, cuda),
     }
     result["ms"] = ms
+    if cuda:  # does the host wait for the queue? apply_filters behind ~100 ms of queued matmuls
+        a = torch.randn(8192, 8192, device=dev)
+        torch.cuda.synchronize()
+        busy_start = time.perf_counter()
+        for _ in range(int(100 / max(timed(lambda: a @ a, 3, cuda), 1e-3))):
+            a @ a
+        queued = time.perf_counter()
+        device_filter.apply_filters(hr, lr, filters, holes)
+        returned = time.perf_counter()
+        torch.cuda.synchronize()
+        result["host_wait"] = {"apply_filters_host_ms": 1e3 * (returned - queued),
+                               "queue_ms": 1e3 * (time.perf_counter() - busy_start)}
     result["gains_compiled"] = device_filter._compiled.get("fn") is not None
     result.update({"device": torch.cuda.get_device_name() if cuda else "cpu",
                    "torch": torch.__version__, "date": dt.date.today().isoformat()})
