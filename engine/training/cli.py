@@ -104,8 +104,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ddp-bucket-mb", type=float, default=None, metavar="MB",
                    help="with --gpus > 1: DDP's gradient bucket size (default: 256 compiled, "
                         "25 eager)")
-    p.add_argument("--ema-every", type=int, default=1,
-                   help="update the EMA every k-th step with decay^k")
+    p.add_argument("--ema-every", type=int, default=TrainConfig.ema_every, metavar="K",
+                   help="update the EMA every K-th step with decay^K (default %(default)s; 1: "
+                        "every step)")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--bf16-master", action="store_true",
                    help="forward/backward on bf16 weights, fp32 master weights for the update "

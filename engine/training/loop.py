@@ -240,6 +240,7 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """LSD of the EMA model on the validation crops at 4 / 8 / 11.025 kHz, beside sinc."""
+        self.ema.flush(self.net)  # the steps since its last update count too
         if self.val_set is None or not len(self.val_set):
             return {}
         model = JaTModel(self.ema.model, self.codec, self.run)
@@ -289,6 +290,7 @@ class Trainer:
 
     def export(self, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
         """Write the EMA weights as a model file the pipeline loads."""
+        self.ema.flush(self.net)
         training = {**self.provenance, "steps": self.step_idx,
                     "train": dataclasses.asdict(self.train_cfg),
                     "data": self.corpus.summary(), "recipe": self.data_cfg.recipe(),
@@ -403,6 +405,7 @@ class Trainer:
                          message=str(self.out_dir / "ckpt" / "last.pt"))
 
     def _validate_event(self, total: int) -> Iterator[TrainEvent]:
+        self.ema.flush(self.net)  # every rank's average alike, though only rank 0 evaluates
         metrics = self.evaluate() if self.dist.is_main else {}
         self.dist.barrier()
         if not metrics:

@@ -188,6 +188,13 @@ def test_fine_tune_records_provenance(data_dir, tmp_path, tiny_model_path):
     model = load_model(out)
     assert model.training["base_model"] == str(tiny_model_path)
     assert model.training["steps"] == 3
+    # 3 steps, fewer than the EMA's default 4 between updates: the export folds them in
+    assert trainer.ema.every == 4 and trainer.ema.applied == 3
+    base, trained = load_model(tiny_model_path).net.state_dict(), trainer.net.state_dict()
+    exported = model.net.state_dict()
+    to_trained = sum((exported[k].float() - trained[k].float()).norm() for k in exported)
+    to_base = sum((exported[k].float() - base[k].float()).norm() for k in exported)
+    assert to_trained < 0.2 * to_base  # decay (4/13)^3 = 0.03: nearly the trained weights
 
 
 def test_fine_tune_can_deepen_its_base(data_dir, tmp_path, tiny_model_path):

@@ -75,3 +75,47 @@ def test_ema_every_k_steps_tracks_the_per_step_average():
         torch.testing.assert_close(a, b, rtol=0, atol=0.02)
     with pytest.raises(ValueError, match="every"):
         EMA(net, 0.99, every=0)
+
+
+def _nudge(net: torch.nn.Module, gen: torch.Generator) -> None:
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01 * torch.randn(p.shape, generator=gen))
+
+
+def test_ema_flush_folds_pending_steps_in_once() -> None:
+    net = _net()
+    start = [p.detach().clone() for p in net.parameters()]
+    ema = EMA(net, 0.99, every=4)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(3):  # fewer steps than `every`: nothing folded in yet
+        _nudge(net, gen)
+        ema.update(net)
+    for a, b in zip(ema.model.parameters(), start, strict=True):
+        assert torch.equal(a, b)
+    ema.flush(net)  # decay^3 at the warm-up's decay: the average moves to the weights
+    d = min(0.99, 4 / 13) ** 3
+    for a, b, w in zip(ema.model.parameters(), start, net.parameters(), strict=True):
+        torch.testing.assert_close(a, d * b + (1 - d) * w.detach())
+    folded = [p.clone() for p in ema.model.parameters()]
+    ema.flush(net)  # nothing pending: no change
+    assert all(torch.equal(a, b) for a, b in zip(ema.model.parameters(), folded, strict=True))
+    _nudge(net, gen)
+    ema.update(net)  # step 4: only that step is pending now (decay^1, not ^4)
+    d4 = min(0.99, 5 / 14)
+    for a, b, w in zip(ema.model.parameters(), folded, net.parameters(), strict=True):
+        torch.testing.assert_close(a, d4 * b + (1 - d4) * w.detach())
+
+
+def test_ema_state_keeps_what_was_folded_in() -> None:
+    net = _net()
+    ema = EMA(net, 0.99, every=4)
+    for _ in range(6):
+        ema.update(net)
+    ema.flush(net)
+    again = EMA(net, 0.99, every=4)
+    again.load_state_dict(ema.state_dict())
+    assert (again.updates, again.applied) == (6, 6)
+    old = {k: v for k, v in ema.state_dict().items() if k != "applied"}  # an older checkpoint
+    again.load_state_dict(old)
+    assert (again.updates, again.applied) == (6, 4)
