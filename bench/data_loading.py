@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.system import cpu_budget
+from engine.cores import cpu_budget
 from engine.training.corpus import AudioCache, scan
 from engine.training.data import CropDataset
 from engine.training.dataconfig import DataConfig

@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 tag=${1:-matrix}
 part=${2:-single}
 gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-python3 -c "from engine.system import cpu_budget; print('cpu budget', cpu_budget())"
+python3 -c "from engine.cores import cpu_budget; print('cpu budget', cpu_budget())"
 common=(--preset v2 --batch 32 --steps 30 --warmup 8 --fused-clip --ema-every 4)
 
 run() {  # run NAME NPROC ARGS...

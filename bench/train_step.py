@@ -32,10 +32,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.timeline import write_timeline
 from engine.codecs import build_codec
 from engine.config import HOP_SAMPLES, SAMPLE_RATE
+from engine.cores import cpu_budget
 from engine.flow import FlowObjective
 from engine.model import layers
 from engine.model.dit import PRESETS, DiT, param_counts
-from engine.system import cpu_budget
 from engine.training.degrade import Degrader, device_rows
 from engine.training.device_filter import apply_filters
 from engine.training.distributed import DistInfo

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from engine.system import usable_cores
+from engine.cores import usable_cores
 from engine.training.data import CropDataset
 from engine.training.degrade import MODE_DONE
 

@@ -33,6 +33,7 @@ import soundfile as sf
 from engine.audio import io as audio_io
 from engine.audio.cutoff import DETECTOR_VERSION, detect_cutoff_file
 from engine.config import SAMPLE_RATE
+from engine.cores import usable_cores
 from engine.training.dataconfig import DataConfig
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ def scan(cfg: DataConfig, log_fn: Callable[[str], None] | None = None,
     n_train = len(found)
     if cfg.val_folders:  # an explicit held-out set: no split of the training folders
         found += _find_files(cfg.val_folders, cache.dir.resolve(), skipped)
-    n_workers = workers if workers is not None else min(32, os.cpu_count() or 1)
+    n_workers = workers if workers is not None else min(32, usable_cores())
     with ThreadPoolExecutor(max(1, n_workers), thread_name_prefix="jatsr-scan") as pool:
         scanned = pool.map(lambda p: _scan_file(cache, cfg, p), [path for _, path in found])
         for i, ((rel, path), (meta, decoded)) in enumerate(zip(found, scanned, strict=True)):

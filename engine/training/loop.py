@@ -24,12 +24,12 @@ import torch
 
 from engine.codecs import build_codec
 from engine.config import RunConfig, SamplerConfig, TrainConfig
+from engine.cores import usable_cores
 from engine.flow import FlowObjective, metric_floats
 from engine.model.dit import PRESETS, DiT
 from engine.model.grow import grow_depth as grow_depth_of
 from engine.modelfile import JaTModel, load_model, save_model
 from engine.sbr import sbr_batch
-from engine.system import usable_cores
 from engine.training.batches import StepBatches, auto_workers, make_loader
 from engine.training.budget import TimeBudget
 from engine.training.checkpoint import load_checkpoint, save_checkpoint

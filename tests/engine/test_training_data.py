@@ -155,6 +155,21 @@ def test_scan_threads_agree_with_one(corpus_dir: Path, tmp_path: Path,
         np.testing.assert_array_equal(AudioCache.open(a), AudioCache.open(b))
 
 
+def test_scan_threads_default_to_the_usable_cores(corpus_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    real = corpus_mod.ThreadPoolExecutor
+
+    def recording(n: int, **kw: object) -> object:
+        sizes.append(n)
+        return real(n, **kw)
+
+    monkeypatch.setattr(corpus_mod, "ThreadPoolExecutor", recording)
+    monkeypatch.setattr(corpus_mod, "usable_cores", lambda: 3)  # e.g. a cgroup quota of 3
+    scan(_cfg(corpus_dir, tmp_path / "quota"))
+    assert sizes == [3]
+
+
 def test_new_detector_remeasures_cutoffs_but_keeps_the_arrays(
         corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cached band limits from an older detector are measured again (a changed detector can

@@ -1,10 +1,10 @@
-"""engine.system: the CPU budget a container grants (cgroup v2 cpu.max)."""
+"""engine.cores: the CPU budget a container grants (cgroup v2 cpu.max)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine.system import cpu_budget
+from engine.cores import cpu_budget
 
 
 def test_cpu_budget_reads_the_cgroup_quota(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_cpu_budget_reads_the_cgroup_quota(tmp_path: Path) -> None:
 
 
 def test_usable_cores_is_the_smallest_budget() -> None:
-    from engine.system import usable_cores
+    from engine.cores import usable_cores
 
     assert usable_cores({"logical_cores": 64, "affinity_cores": 32, "cgroup_cores": 7.5}) == 7
     assert usable_cores({"logical_cores": 8, "affinity_cores": None, "cgroup_cores": None}) == 8
@@ -29,3 +29,13 @@ def test_usable_cores_is_the_smallest_budget() -> None:
     assert usable_cores({"logical_cores": None, "affinity_cores": None,
                          "cgroup_cores": None}) == 1
     assert usable_cores() >= 1
+
+
+def test_the_core_count_needs_no_torch() -> None:  # the corpus scan reads it, torch-free
+    import subprocess
+    import sys
+
+    code = "import sys, engine.cores; engine.cores.usable_cores(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "False"
