@@ -75,7 +75,8 @@ def main() -> None:
     on_dev = filters.to(dev)
     result: dict[str, object] = {
         "batch": args.batch, "seconds": args.seconds,
-        "rows": {"fft": int(((modes != MODE_DONE) & (modes != MODE_MP3)).sum()),
+        "rows": {"fft": int(torch.isin(modes, torch.tensor(device_filter.FFT_MODES,
+                                                           dtype=modes.dtype)).sum()),
                  "mp3": int((modes == MODE_MP3).sum()), "cpu": int((modes == MODE_DONE).sum())},
     }
     ms = {

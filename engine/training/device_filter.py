@@ -37,6 +37,8 @@ from engine.training.degrade import (
 
 log = logging.getLogger(__name__)
 
+FFT_MODES = (MODE_ZERO_PHASE, MODE_CAUSAL, MODE_RAMP)  # filtered by their gains on the rFFT
+
 
 def filter_gains(filters: torch.Tensor, n_fft: int, compiled: bool | None = None
                  ) -> torch.Tensor:
@@ -189,15 +191,16 @@ def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor,
         raise ValueError(f"filters: expected ({hr.shape[0]}, {FILTER_WIDTH}), got "
                          f"{tuple(filters.shape)}")
     modes = filters[:, 0].cpu()  # (B,)
-    known = (MODE_DONE, MODE_ZERO_PHASE, MODE_CAUSAL, MODE_RAMP, MODE_MP3)
-    bad = ~torch.isin(modes, torch.tensor(known, dtype=modes.dtype))
+    fft = torch.isin(modes, torch.tensor(FFT_MODES, dtype=modes.dtype))  # (B,) bool
+    mp3 = modes == MODE_MP3
+    bad = ~(fft | mp3 | (modes == MODE_DONE))
     if bad.any():
         row = int(torch.nonzero(bad)[0, 0])
+        known = (MODE_DONE, *FFT_MODES, MODE_MP3)
         raise ValueError(f"filters: row {row} has no filter mode {float(modes[row]):g} "
                          f"(known: {', '.join(map(str, known))})")
     n, out = hr.shape[-1], lr
-    fft_rows = torch.nonzero(torch.isin(modes, torch.tensor(
-        (MODE_ZERO_PHASE, MODE_CAUSAL, MODE_RAMP), dtype=modes.dtype)))[:, 0]  # (F_rows,)
+    fft_rows = torch.nonzero(fft)[:, 0]  # (F_rows,)
     if len(fft_rows):
         idx = _to(fft_rows, hr.device)
         n_fft = 2 * n  # zero padding: linear convolution over the crop
@@ -205,13 +208,13 @@ def apply_filters(hr: torch.Tensor, lr: torch.Tensor, filters: torch.Tensor,
         spec = torch.fft.rfft(hr.index_select(0, idx)[:, 0].float(), n=n_fft)
         filtered = torch.fft.irfft(spec * gains, n=n_fft)[:, :n]  # (F_rows, S)
         out = out.index_copy(0, idx, filtered[:, None].to(lr.dtype))
-    mp3_rows = torch.nonzero(modes == MODE_MP3)[:, 0]  # (M,)
+    mp3_rows = torch.nonzero(mp3)[:, 0]  # (M,)
     if len(mp3_rows):
         if holes is None:
             raise ValueError(f"holes: {len(mp3_rows)} MP3-like rows need their dropped bands")
         idx = _to(mp3_rows, hr.device)
         coded = mp3_like(hr.index_select(0, idx)[:, 0].float(), _to(filters[mp3_rows], hr.device),
-                         _to(holes[mp3_rows.to(holes.device)], hr.device))  # (M, S)
+                         _to(holes[mp3_rows], hr.device))  # (M, S)
         out = out.index_copy(0, idx, coded[:, None].to(lr.dtype))
     return out
 

@@ -27,7 +27,7 @@ class EMA:
         self.applied = 0  # steps folded into the average
 
     def update(self, model: nn.Module) -> None:
-        """One training step done: fold it in when it is the k-th since the last time."""
+        """One training step done: fold the pending steps in at every k-th step."""
         self.updates += 1
         if self.updates % self.every == 0:
             self.flush(model)

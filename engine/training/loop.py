@@ -240,7 +240,6 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """LSD of the EMA model on the validation crops at 4 / 8 / 11.025 kHz, beside sinc."""
-        self.ema.flush(self.net)  # the steps since its last update count too
         if self.val_set is None or not len(self.val_set):
             return {}
         model = JaTModel(self.ema.model, self.codec, self.run)
@@ -405,7 +404,8 @@ class Trainer:
                          message=str(self.out_dir / "ckpt" / "last.pt"))
 
     def _validate_event(self, total: int) -> Iterator[TrainEvent]:
-        self.ema.flush(self.net)  # every rank's average alike, though only rank 0 evaluates
+        # the steps since the EMA's last update count too (every rank alike; rank 0 evaluates)
+        self.ema.flush(self.net)
         metrics = self.evaluate() if self.dist.is_main else {}
         self.dist.barrier()
         if not metrics:
