@@ -30,7 +30,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.timeline import write_timeline
-from engine.codecs import build_codec
+from engine.codecs import bands, build_codec
 from engine.config import HOP_SAMPLES, SAMPLE_RATE
 from engine.cores import cpu_budget
 from engine.flow import FlowObjective
@@ -40,6 +40,7 @@ from engine.training.degrade import Degrader, device_rows
 from engine.training.device_filter import apply_filters
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
+from engine.training.flat_master import FlatMaster
 from engine.training.master import MasterWeights
 from engine.training.update import clipped_step
 
@@ -137,6 +138,13 @@ def main() -> None:
                         help="forward/backward on a bf16 copy of the network (what autocast "
                              "casts to anyway), its gradients all-reduced in bf16 and copied "
                              "into the fp32 master's for clip + AdamW, the master copied back")
+    parser.add_argument("--flat-master", action="store_true",
+                        help="--bf16-weights with the master, AdamW's moments and the bf16 copy "
+                             "in flat buffers: clip + AdamW + the copy down as one compiled "
+                             "kernel (engine.training.flat_master)")
+    parser.add_argument("--compile-encode", action="store_true",
+                        help="the two codec encodes as one compiled function (one STFT of "
+                             "both batches, magnitude + log + normalisation fused)")
     parser.add_argument("--sdpa", default="auto", choices=["auto", "flash", "cudnn", "efficient"],
                         help="attention kernel: torch's choice, or only this SDPA backend")
     parser.add_argument("--sm-carveout", type=int, default=0,
@@ -196,8 +204,10 @@ def main() -> None:
     # --bf16-weights: the trainer's "bf16-master" (engine.training.master): `work` runs the
     # step, net stays the fp32 master the optimiser updates; made after count_flops, which
     # clears the master's gradients
-    master = MasterWeights(net) if args.bf16_weights else None
-    work = net if master is None else master.work
+    master = MasterWeights(net) if args.bf16_weights and not args.flat_master else None
+    flat = (FlatMaster(net, betas=(0.9, 0.99), weight_decay=0.01, max_norm=1.0)
+            if args.flat_master else None)  # torch's AdamW's default weight decay, as `opt`
+    work = net if master is None and flat is None else (master or flat).work
     inner = args.compile and args.ddp_inner_compile and info.active
     if args.optimize_ddp is not None:
         from torch import _dynamo
@@ -236,6 +246,15 @@ def main() -> None:
         if master is not None:
             master.master_to_work()
 
+    def encode_pair(hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """codec.encode of both (B, 1, S) batches -> two (B, C, T), as one STFT."""
+        ri = torch.view_as_real(bands.analyze(torch.cat([hr, lr])))  # (2B, F, T, 2)
+        raw = ri.square().sum(-1).sqrt().clamp_min(codec.floor).log()  # (2B, F, T)
+        return codec.normalize(raw).chunk(2)
+
+    encode = (torch.compile(encode_pair) if args.compile_encode
+              else lambda hr, lr: (codec.encode(hr), codec.encode(lr)))
+
     phases = ("degrade", "encode", "fwd_bwd", "clip", "adamw", "ema")
     marks: list[list[torch.cuda.Event]] = []
 
@@ -245,7 +264,7 @@ def main() -> None:
         lr_in = lr_wav if filters is None else apply_filters(hr, lr_wav, filters, holes)
         ev[1].record()
         with torch.no_grad():
-            x, cond = codec.encode(hr), codec.encode(lr_in)  # (B, C, T)
+            x, cond = encode(hr, lr_in)  # (B, C, T)
         ev[2].record()
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss, _ = loss_fn(x, cond)
@@ -260,6 +279,9 @@ def main() -> None:
         if args.compile_optimizer:  # likewise one phase
             ev[4].record()
             compiled_update()
+        elif flat is not None:  # gather, norm, fused update: all in the "adamw" phase
+            ev[4].record()
+            flat.step(1e-4)
         elif master is not None:  # "clip" is the gradients' copy into the fp32 master here
             master.grads_to_master()
             ev[4].record()
@@ -272,7 +294,7 @@ def main() -> None:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             ev[4].record()
             opt.step()
-        if master is None:  # (grads_to_master dropped the copy's; the master's stay)
+        if master is None and flat is None:  # (both drop the copy's; the master's stay)
             opt.zero_grad(set_to_none=True)
         ev[5].record()
         ema.update(net)
@@ -325,7 +347,8 @@ def main() -> None:
         "ema_every": args.ema_every, "sync_loss": args.sync_loss,
         "comm_bf16": args.comm_bf16, "bucket_mb": args.bucket_mb,
         "optimize_ddp": args.optimize_ddp, "sdpa": args.sdpa, "sm_carveout": args.sm_carveout,
-        "bf16_weights": args.bf16_weights, "carveout_scope": args.carveout_scope,
+        "bf16_weights": args.bf16_weights or args.flat_master, "flat_master": args.flat_master,
+        "compile_encode": args.compile_encode, "carveout_scope": args.carveout_scope,
         "blas": args.blas, "gemm": args.gemm,
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("NCCL_", "TORCH_NCCL_", "CUDA_DEVICE_MAX"))},
