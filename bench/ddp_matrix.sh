@@ -234,11 +234,12 @@ trainergap3)  # after the device filter sends each path only its rows and the si
   trainer_check 1 auto
   trainer_check 1 auto-ema4-bf16master --ema-every 4 --bf16-master
   ;;
-trainergap4)  # the IIR gains without a division a root; the trainer with 8 workers and auto
+trainergap4)  # the IIR gains without a division a root; the trainer (auto workers), then
+  # with bf16 weights and the flat fused update (engine.training.flat_master)
   python3 bench/device_filter.py || echo "!! device_filter failed"
   [ -n "${OUT:-}" ] && cp bench/results/device_filter_cuda_*.jsonl "$OUT/"
-  trainer_check 1 w8 --workers 8
   trainer_check 1 auto
+  trainer_check 1 auto-flat --bf16-master
   ;;
 levers)  # the next tries for 4 GPUs: bucket sizes with CUDA graphs, compiled
   # autograd's python_reducer (DDP's all-reduce traced into the compiled backward)

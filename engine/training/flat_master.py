@@ -100,6 +100,47 @@ class FlatMaster:
             p.data = view
             offset += k
 
+    def _slices(self) -> list[tuple[nn.Parameter, slice]]:
+        """Each master parameter with its slice of the flat buffers, in order."""
+        out, offset = [], 0
+        for p in self.master.parameters():
+            out.append((p, slice(offset, offset + p.numel())))
+            offset += p.numel()
+        return out
+
+    @torch.no_grad()
+    def master_to_work(self) -> None:
+        """Round the master into the working copy (after loading master weights)."""
+        self.w16.copy_(self.p32)
+
+    def optimizer_state(self, opt: torch.optim.Optimizer) -> dict:
+        """The moments and step count in torch AdamW's `state_dict` format, so a checkpoint
+        resumes under either precision. `opt`: an AdamW over the master's parameters that never
+        steps, lent for its format (its param_groups, its lr); its state is left empty."""
+        step = self.step_count.detach()
+        for p, sl in self._slices():
+            opt.state[p] = {"step": step.clone(), "exp_avg": self.exp_avg[sl].view_as(p),
+                            "exp_avg_sq": self.exp_avg_sq[sl].view_as(p)}
+        try:
+            return opt.state_dict()
+        finally:
+            opt.state.clear()
+
+    @torch.no_grad()
+    def load_optimizer_state(self, state: dict) -> None:
+        """Moments and step count from an AdamW `state_dict` (`optimizer_state`'s or torch's
+        own); a parameter with no state starts from zero moments."""
+        saved = state["state"]
+        steps = [float(s["step"]) for s in saved.values() if "step" in s]
+        for i, (_, sl) in enumerate(self._slices()):
+            entry = saved.get(i)
+            for name, flat in (("exp_avg", self.exp_avg), ("exp_avg_sq", self.exp_avg_sq)):
+                if entry is None:
+                    flat[sl].zero_()
+                else:
+                    flat[sl].copy_(entry[name].reshape(-1))
+        self.step_count.fill_(max(steps, default=0.0))
+
     @torch.no_grad()
     def _gather(self) -> None:
         """The working gradients into `g16` (zeros for a parameter unused this step)."""

@@ -39,10 +39,10 @@ from engine.training.dataconfig import DataConfig
 from engine.training.device_filter import apply_filters, with_cpu_rows
 from engine.training.distributed import DistInfo
 from engine.training.ema import EMA
+from engine.training.flat_master import FlatMaster
 from engine.training.holes import hole_weights
 from engine.training.logger import MetricLogger
 from engine.training.lr import lr_at
-from engine.training.master import MasterWeights
 from engine.training.phases import PhaseTimer
 from engine.training.prefetch import DevicePrefetcher
 from engine.training.update import clipped_step, make_adamw
@@ -131,9 +131,11 @@ class Trainer:
             raise ValueError(f"hole_floor needs the stft codec's log-magnitude latents, "
                              f"not {self.codec.name!r}")
         self.ema = EMA(self.net, train.ema_decay, every=train.ema_every)
-        # "bf16-master": a bf16 copy runs forward/backward, self.net stays the fp32 master
-        # (after the EMA's copy of it: the master keeps its gradients allocated)
-        self.master = MasterWeights(self.net) if train.precision == "bf16-master" else None
+        # "bf16-master": a bf16 copy runs forward/backward, self.net stays the fp32 master,
+        # and FlatMaster updates both in one pass (self.opt then only lends its state format)
+        self.master = (FlatMaster(self.net, train.betas, weight_decay=train.weight_decay,
+                                  max_norm=train.grad_clip, compile=self.device.type == "cuda")
+                       if train.precision == "bf16-master" else None)
         self.params = list(self.net.parameters())
         self.opt = make_adamw(self.params, train.lr, train.betas, train.weight_decay)
         self.objective = FlowObjective(self.run.flow)
@@ -204,12 +206,10 @@ class Trainer:
             self.phases.mark("forward_backward")
             for k, v in metrics.items():
                 sums[k].append(v)
-        if self.master is not None:
-            self.master.grads_to_master()
-        grad_norm = clipped_step(self.opt, self.params, cfg.grad_clip)
-        if self.master is not None:
-            self.master.master_to_work()  # the master's gradients stay: the next step overwrites
+        if self.master is not None:  # clip + AdamW + the copy down, one pass
+            grad_norm = self.master.step(lr)
         else:
+            grad_norm = clipped_step(self.opt, self.params, cfg.grad_clip)
             self.opt.zero_grad(set_to_none=True)
         self.phases.mark("update")
         self.ema.update(self.net)
@@ -256,7 +256,8 @@ class Trainer:
         return {
             "step": self.step_idx, "best_lsd": self.best_lsd, "total_steps": self.total_steps,
             "model": self.net.state_dict(), "ema": self.ema.state_dict(),
-            "optimizer": self.opt.state_dict(),
+            "optimizer": (self.opt.state_dict() if self.master is None
+                          else self.master.optimizer_state(self.opt)),
             "config": self._config_dict(),
             "codec": {"name": self.codec.name, "config": self.codec.config_dict(),
                       "stats": self.codec.stats_tensors()},
@@ -276,10 +277,12 @@ class Trainer:
         state = load_checkpoint(path, map_location="cpu")
         self.net.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.codec.load_stats(state["codec"]["stats"])
-        if self.master is not None:
+        if self.master is None:
+            self.opt.load_state_dict(state["optimizer"])
+        else:
+            self.master.load_optimizer_state(state["optimizer"])
             self.master.master_to_work()
+        self.codec.load_stats(state["codec"]["stats"])
         self.step_idx, self.best_lsd = int(state["step"]), float(state["best_lsd"])
         if self.train_cfg.fit_schedule:  # the fitted schedule goes on until re-planned
             self.total_steps = int(state.get("total_steps", self.total_steps))

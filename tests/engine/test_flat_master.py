@@ -115,3 +115,29 @@ def test_an_unused_parameter_is_updated_as_with_a_zero_gradient():
     assert torch.count_nonzero(flat.exp_avg[k:]) == 0  # no stale gradient reached it
     # only the decoupled weight decay moved it
     assert torch.allclose(net[1].weight, second * (1 - LR * 0.1), rtol=1e-6, atol=0)
+
+
+def test_the_optimizer_state_round_trips_through_torch_adamw_format():
+    net, obj = _tiny()
+    ref = copy.deepcopy(net)
+    flat = FlatMaster(net, BETAS, weight_decay=DECAY, compile=False)
+    lender = make_adamw(net.parameters(), LR, BETAS, DECAY)
+    for seed in range(2):
+        _backward(obj, flat.work, seed)
+        flat.step(LR)
+    state = flat.optimizer_state(lender)
+    assert not lender.state  # only lent
+    # torch's AdamW resumes from it exactly where the flat update would have gone on
+    ref.load_state_dict(net.state_dict())
+    opt = make_adamw(ref.parameters(), LR, BETAS, DECAY)
+    opt.load_state_dict(state)
+    twin = FlatMaster(copy.deepcopy(net), BETAS, weight_decay=DECAY, compile=False)
+    twin.load_optimizer_state(opt.state_dict())
+    for name in ("exp_avg", "exp_avg_sq", "step_count"):
+        assert torch.equal(getattr(twin, name), getattr(flat, name)), name
+    assert flat.step_count.item() == 2
+    for p in ref.parameters():
+        assert opt.state[p]["step"].item() == 2
+    fresh = FlatMaster(copy.deepcopy(net), BETAS, compile=False)
+    fresh.load_optimizer_state(make_adamw(ref.parameters(), LR, BETAS, DECAY).state_dict())
+    assert fresh.step_count.item() == 0 and torch.count_nonzero(fresh.exp_avg) == 0

@@ -379,14 +379,17 @@ def test_ddp_bucket_size_defaults_to_large_buckets_when_compiled(monkeypatch):
 
     monkeypatch.setattr(distributed, "DistributedDataParallel", fake_ddp)
     monkeypatch.setattr(torch, "compile", lambda net, mode=None: net)
-    from torch import _dynamo  # "inner" turns Dynamo's DDP split off process-wide: restore it
+    from torch import _dynamo
 
-    monkeypatch.setattr(_dynamo.config, "optimize_ddp", _dynamo.config.optimize_ddp)
     info = DistInfo(0, 2, 0, torch.device("cpu"))  # "two ranks", no process group needed here
     net = nn.Linear(2, 2)
     info.wrap(net)  # eager: DDP's own default
     info.compile(net, "default", "outer")
-    info.compile(net, "default", "inner", 64.0)
+    # "inner" turns Dynamo's DDP split off process-wide: restored after (monkeypatch's undo
+    # would delete the entry from torch's config module, breaking later compiles)
+    with _dynamo.config.patch(optimize_ddp=_dynamo.config.optimize_ddp):
+        info.compile(net, "default", "inner", 64.0)
+        assert _dynamo.config.optimize_ddp is False
     assert made == [None, COMPILED_BUCKET_MB, 64.0]
 
 
