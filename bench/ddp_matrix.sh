@@ -6,7 +6,7 @@
 # $OUT; a failing variant is logged and the next one runs. Each variant compiles (~1 min), so
 # the matrix is two calls: PART "single" (three one-GPU variants) and "ddp" (the one-GPU
 # CUDA-graphs baseline on the same host, then 2 and, where present, 4 GPUs).
-#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap|trainergap2|trainergap3|trainergap4|flatmaster
+#   usage (on a 2- or 4-GPU machine): bash bench/ddp_matrix.sh TAG single|ddp|scale|graphs|outer|batch64|mfu|levers|sdpa|overlap|streams|carveout|timeline|ltcarve|tritongemm|bf16w|bf16w4|trainergap|trainergap2|trainergap3|trainergap4|flatmaster|onecall
 # "scale" and "graphs" each fit one call on 4 GPUs (the compiled ranks reuse the cache).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -90,6 +90,18 @@ mfu)  # one GPU: clip + AdamW compiled (Inductor's foreach kernels) instead of t
   run 1gpu-cudagraphs-loss-optc 1 --compile --compile-scope loss --compile-mode reduce-overhead \
     --compile-optimizer
   run 1gpu-cudagraphs-optc 1 --compile --compile-mode reduce-overhead --compile-optimizer
+  ;;
+onecall)  # trainergap4 and flatmaster in one call, by priority (for a short GPU window)
+  python3 bench/device_filter.py || echo "!! device_filter failed"
+  [ -n "${OUT:-}" ] && cp bench/results/device_filter_cuda_*.jsonl "$OUT/"
+  trainer_check 1 auto
+  gl=(--compile --compile-scope loss --compile-mode reduce-overhead)
+  run 1gpu-loss-bf16w 1 "${gl[@]}" --bf16-weights
+  run 1gpu-loss-flat-enc 1 "${gl[@]}" --flat-master --compile-encode
+  trainer_check 1 auto-flat --bf16-master
+  run 1gpu-loss-flat 1 "${gl[@]}" --flat-master
+  python3 bench/matmul_peak.py
+  [ -n "${OUT:-}" ] && cp bench/results/matmul_peak_*.jsonl "$OUT/"
   ;;
 flatmaster)  # one GPU, MFU: bf16 weights with a flat fused update, the encodes compiled
   python3 bench/matmul_peak.py
