@@ -1,4 +1,8 @@
-"""bf16 working weights with fp32 master weights (`TrainConfig.precision = "bf16-master"`).
+"""bf16 working weights with fp32 master weights, updated by torch's fused AdamW.
+
+The trainer's `precision = "bf16-master"` now runs on `engine.training.flat_master`, which does
+the same update in one fused pass over flat buffers; this two-copy version stays as the
+baseline `bench/train_step.py --bf16-weights` measures it against.
 
 Under bf16 autocast every matmul casts its fp32 weight to bf16 in the forward and its bf16
 weight gradient back to fp32 in the backward, and DDP then all-reduces fp32 gradients. Here a
