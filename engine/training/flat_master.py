@@ -16,7 +16,7 @@ corrections from a step count), with the clip coefficient min(1, max_norm / (nor
 applied to the gradient and a non-finite norm leaving weights, moments and step count as they
 were (`engine.training.update.clipped_step`'s contract).
 
-Without torch.compile (no Triton, or on the CPU) the same function runs eagerly.
+Where torch.compile fails (no Triton, no C++ compiler) the same function runs eagerly.
 """
 
 from __future__ import annotations
@@ -81,12 +81,8 @@ class FlatMaster:
         self._lr = torch.zeros((), device=device)
         self.hyper = {"beta1": betas[0], "beta2": betas[1], "eps": eps,
                       "weight_decay": weight_decay, "max_norm": max_norm}
-        self._update = _adamw
-        if compile:
-            try:
-                self._update = torch.compile(_adamw, fullgraph=True, dynamic=False)
-            except Exception as exc:  # no compiler here: the same arithmetic, eagerly
-                log.warning("flat AdamW stays eager: %s", exc)
+        # compiled lazily at the first step; eager for good if compiling fails there
+        self._update = torch.compile(_adamw, fullgraph=True, dynamic=False) if compile else _adamw
 
     @staticmethod
     def _bind(params: list[nn.Parameter], flat: Tensor, copy_in: bool = True) -> None:
@@ -165,6 +161,15 @@ class FlatMaster:
         self._gather()
         norm = torch.linalg.vector_norm(self.g16, dtype=torch.float32)  # (,) fp32
         self._lr.fill_(lr)
-        self._update(self.p32, self.g16, self.exp_avg, self.exp_avg_sq, self.w16,
-                     self.step_count, norm, self._lr, **self.hyper)
+        args = (self.p32, self.g16, self.exp_avg, self.exp_avg_sq, self.w16, self.step_count,
+                norm, self._lr)
+        try:
+            self._update(*args, **self.hyper)
+        except Exception as exc:  # a compiler failure (no Triton, no C++ compiler): it fails
+            if self._update is _adamw:  # while tracing, before any buffer is written
+                raise
+            log.warning("flat AdamW runs eagerly: torch.compile failed (%s)",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._update = _adamw
+            self._update(*args, **self.hyper)
         return norm

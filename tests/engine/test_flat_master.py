@@ -141,3 +141,18 @@ def test_the_optimizer_state_round_trips_through_torch_adamw_format():
     fresh = FlatMaster(copy.deepcopy(net), BETAS, compile=False)
     fresh.load_optimizer_state(make_adamw(ref.parameters(), LR, BETAS, DECAY).state_dict())
     assert fresh.step_count.item() == 0 and torch.count_nonzero(fresh.exp_avg) == 0
+
+
+def test_a_compiler_failure_falls_back_to_the_eager_update(monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    net, obj = _tiny()
+    ref = FlatMaster(copy.deepcopy(net), BETAS, compile=False)
+    flat = FlatMaster(net, BETAS, compile=False)
+    flat._update = broken  # what a failing torch.compile'd function does at its first call
+    for model in (flat, ref):
+        _backward(obj, model.work, 0)
+        model.step(LR)
+    assert "runs eagerly" in caplog.text
+    assert torch.equal(flat.p32, ref.p32) and flat.step_count.item() == 1
