@@ -91,11 +91,11 @@ mfu)  # one GPU: clip + AdamW compiled (Inductor's foreach kernels) instead of t
     --compile-optimizer
   run 1gpu-cudagraphs-optc 1 --compile --compile-mode reduce-overhead --compile-optimizer
   ;;
-onecall)  # trainergap4 and flatmaster in one call, by priority (for a short GPU window)
-  trainer_check 1 auto
+onecall)  # flatmaster and trainergap4 in one call, by priority (for a short GPU window)
   gl=(--compile --compile-scope loss --compile-mode reduce-overhead)
   run 1gpu-loss-bf16w 1 "${gl[@]}" --bf16-weights
   run 1gpu-loss-flat-enc 1 "${gl[@]}" --flat-master --compile-encode
+  trainer_check 1 auto
   trainer_check 1 auto-flat --bf16-master
   python3 bench/device_filter.py || echo "!! device_filter failed"
   [ -n "${OUT:-}" ] && cp bench/results/device_filter_cuda_*.jsonl "$OUT/"
