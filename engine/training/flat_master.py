@@ -67,6 +67,8 @@ class FlatMaster:
         self.master = master
         params = list(master.parameters())
         device = params[0].device
+        if any(p.dtype != torch.float32 or p.device != device for p in params):
+            raise ValueError("FlatMaster needs fp32 master parameters on one device")
         n = sum(p.numel() for p in params)
         self.p32 = torch.empty(n, device=device)  # (N,) fp32 master weights
         self._bind(params, self.p32)

@@ -156,3 +156,10 @@ def test_a_compiler_failure_falls_back_to_the_eager_update(monkeypatch, caplog):
         model.step(LR)
     assert "runs eagerly" in caplog.text
     assert torch.equal(flat.p32, ref.p32) and flat.step_count.item() == 1
+
+
+def test_the_master_must_be_fp32_on_one_device():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    net[1].half()
+    with pytest.raises(ValueError, match="fp32"):
+        FlatMaster(net, BETAS, compile=False)
