@@ -5,8 +5,9 @@ flat fused one.
 
 "two-copy": `MasterWeights.grads_to_master` + `clipped_step` (torch's fused AdamW with the clip
 inside) + `master_to_work` (bench/train_step.py --bf16-weights). "flat": `FlatMaster.step`
-(--flat-master). Both get the same bf16 gradients, made once; each step is timed with CUDA
-events (on the CPU, with the clock). Results go to bench/results/update_step_<device>_<date>.jsonl.
+(--flat-master). Both get the same bf16 gradients, made once; the median step after two warm-up
+steps is timed with CUDA events (on the CPU, with the clock). Results go to
+bench/results/update_step_<device>_<date>.jsonl.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import argparse
 import copy
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 import torch
 
+from bench.device_filter import timed
 from engine.model.dit import PRESETS, DiT, param_counts
 from engine.training.flat_master import FlatMaster
 from engine.training.master import MasterWeights
@@ -28,32 +29,10 @@ from engine.training.update import clipped_step, make_adamw
 BETAS, DECAY, LR = (0.9, 0.99), 0.01, 1e-4
 
 
-def _timed(step, set_grads, steps: int, warmup: int, device: torch.device) -> float:
-    """Median ms of `step()` after `set_grads()` (not timed)."""
-    times = []
-    for i in range(warmup + steps):
-        set_grads()
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            end.synchronize()
-            ms = start.elapsed_time(end)
-        else:
-            t0 = time.perf_counter()
-            step()
-            ms = 1000 * (time.perf_counter() - t0)
-        if i >= warmup:
-            times.append(ms)
-    return sorted(times)[len(times) // 2]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="v2", choices=sorted(PRESETS))
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -74,18 +53,19 @@ def main() -> None:
 
     flat = FlatMaster(net, BETAS, weight_decay=DECAY, max_norm=1.0, compile=device.type == "cuda")
 
-    def give(work: torch.nn.Module):
-        def set_grads() -> None:  # the backward's output, without a backward
+    def with_grads(work: torch.nn.Module, step):
+        def run() -> None:  # the backward's output (host-side assignments), then the update
             for p, g in zip(work.parameters(), grads, strict=True):
                 p.grad = g
-        return set_grads
+            step()
+        return run
 
     row = {"preset": args.preset, "params": param_counts(net)["total"],
            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "torch": torch.__version__, "date": dt.date.today().isoformat()}
-    row["two_copy_ms"] = _timed(two_copy, give(master.work), args.steps, args.warmup, device)
-    row["flat_ms"] = _timed(lambda: flat.step(LR), give(flat.work), args.steps, args.warmup,
-                            device)
+    cuda = device.type == "cuda"
+    row["two_copy_ms"] = timed(with_grads(master.work, two_copy), args.steps, cuda)
+    row["flat_ms"] = timed(with_grads(flat.work, lambda: flat.step(LR)), args.steps, cuda)
     drift = max((a - b).abs().max().item()
                 for a, b in zip(net.parameters(), two.parameters(), strict=True))
     row["max_weight_difference"] = drift  # the same steps on the same gradients

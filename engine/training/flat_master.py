@@ -69,7 +69,10 @@ class FlatMaster:
         device = params[0].device
         if any(p.dtype != torch.float32 or p.device != device for p in params):
             raise ValueError("FlatMaster needs fp32 master parameters on one device")
-        n = sum(p.numel() for p in params)
+        self.spans, n = [], 0  # each parameter's slice of the flat buffers, in order
+        for p in params:
+            self.spans.append(slice(n, n + p.numel()))
+            n += p.numel()
         self.p32 = torch.empty(n, device=device)  # (N,) fp32 master weights
         self._bind(params, self.p32)
         self.work = copy.deepcopy(master)
@@ -86,25 +89,13 @@ class FlatMaster:
         # compiled lazily at the first step; eager for good if compiling fails there
         self._update = torch.compile(_adamw, fullgraph=True, dynamic=False) if compile else _adamw
 
-    @staticmethod
-    def _bind(params: list[nn.Parameter], flat: Tensor, copy_in: bool = True) -> None:
-        """Make each parameter a view of its slice of `flat` (N,), in order."""
-        offset = 0
-        for p in params:
-            k = p.numel()
-            view = flat[offset : offset + k].view_as(p)
+    def _bind(self, params: list[nn.Parameter], flat: Tensor, copy_in: bool = True) -> None:
+        """Make each parameter a view of its slice of `flat` (N,)."""
+        for p, span in zip(params, self.spans, strict=True):
+            view = flat[span].view_as(p)
             if copy_in:
                 view.copy_(p.detach())
             p.data = view
-            offset += k
-
-    def _slices(self) -> list[tuple[nn.Parameter, slice]]:
-        """Each master parameter with its slice of the flat buffers, in order."""
-        out, offset = [], 0
-        for p in self.master.parameters():
-            out.append((p, slice(offset, offset + p.numel())))
-            offset += p.numel()
-        return out
 
     @torch.no_grad()
     def master_to_work(self) -> None:
@@ -116,7 +107,7 @@ class FlatMaster:
         resumes under either precision. `opt`: an AdamW over the master's parameters that never
         steps, lent for its format (its param_groups, its lr); its state is left empty."""
         step = self.step_count.detach()
-        for p, sl in self._slices():
+        for p, sl in zip(self.master.parameters(), self.spans, strict=True):
             opt.state[p] = {"step": step.clone(), "exp_avg": self.exp_avg[sl].view_as(p),
                             "exp_avg_sq": self.exp_avg_sq[sl].view_as(p)}
         try:
@@ -130,7 +121,7 @@ class FlatMaster:
         own); a parameter with no state starts from zero moments."""
         saved = state["state"]
         steps = [float(s["step"]) for s in saved.values() if "step" in s]
-        for i, (_, sl) in enumerate(self._slices()):
+        for i, sl in enumerate(self.spans):
             entry = saved.get(i)
             for name, flat in (("exp_avg", self.exp_avg), ("exp_avg_sq", self.exp_avg_sq)):
                 if entry is None:
@@ -142,18 +133,8 @@ class FlatMaster:
     @torch.no_grad()
     def _gather(self) -> None:
         """The working gradients into `g16` (zeros for a parameter unused this step)."""
-        grads = [p.grad for p in self.work_params]
-        if all(g is not None for g in grads):  # one kernel
-            torch.cat([g.reshape(-1) for g in grads], out=self.g16)
-        else:
-            offset = 0
-            for p, g in zip(self.work_params, grads, strict=True):
-                k = p.numel()
-                if g is None:
-                    self.g16[offset : offset + k].zero_()
-                else:
-                    self.g16[offset : offset + k].copy_(g.reshape(-1))
-                offset += k
+        torch.cat([p.new_zeros(p.numel()) if p.grad is None else p.grad.reshape(-1)
+                   for p in self.work_params], out=self.g16)  # one kernel
         self.work.zero_grad(set_to_none=True)
 
     @torch.no_grad()
