@@ -263,7 +263,7 @@ class TrainConfig:
     # evaluates or exports); v2 on an H100: 0.3 ms a step at 4 against 1.3 ms at 1
     ema_every: int = 4
     # "bf16": autocast on CUDA (the CPU runs fp32); "bf16-master": forward and backward on a
-    # bf16 copy of the weights, fp32 master weights for the update (engine.training.master;
+    # bf16 copy of the weights, fp32 master weights for the update (engine.training.flat_master;
     # v2 on 4 x H200: +1 % steps/s on one GPU, +7-8 % a GPU on two and four); "fp32": no autocast
     precision: Precision = "bf16"
     compile: bool = False  # torch.compile the network
@@ -315,8 +315,6 @@ class TrainConfig:
         _check(self.grad_clip > 0, "grad_clip", "must be positive")
         _check(self.precision in ("bf16", "bf16-master", "fp32"), "precision",
                "must be 'bf16', 'bf16-master' or 'fp32'")
-        _check(self.precision != "bf16-master" or self.grad_accum == 1, "grad_accum",
-               "must be 1 with precision 'bf16-master' (micro-batches would add up in bf16)")
         _check(self.num_workers is None or self.num_workers >= 0, "num_workers",
                "must be >= 0 (or None: auto)")
         _check(self.degrade_on in ("auto", "workers", "device"), "degrade_on",

@@ -110,7 +110,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--bf16-master", action="store_true",
                    help="forward/backward on bf16 weights, fp32 master weights for the update "
-                        "(faster with several GPUs; needs --grad-accum 1)")
+                        "(faster with several GPUs)")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log to OUT/tb (when tensorboard is installed)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt/last.pt")

@@ -105,6 +105,12 @@ class DistInfo:
         """Skip the gradient all-reduce on accumulation micro-batches."""
         return model.no_sync() if isinstance(model, DistributedDataParallel) else None
 
+    def all_reduce_mean(self, t: torch.Tensor) -> None:
+        """In place: t becomes the mean of every rank's t (as DDP averages gradients)."""
+        if self.active:
+            dist.all_reduce(t)
+            t.div_(self.world_size)
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

@@ -16,6 +16,10 @@ corrections from a step count), with the clip coefficient min(1, max_norm / (nor
 applied to the gradient and a non-finite norm leaving weights, moments and step count as they
 were (`engine.training.update.clipped_step`'s contract).
 
+Gradient accumulation: `accumulate()` after each micro-batch's backward adds its bf16
+gradients into an fp32 sum (N,) and drops them, so micro-batches never add up in bf16; `step`
+then updates from that sum (4 more bytes a parameter, allocated at the first accumulation).
+
 Where torch.compile fails (no Triton, no C++ compiler) the same function runs eagerly.
 """
 
@@ -35,7 +39,8 @@ log = logging.getLogger(__name__)
 def _adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, w: Tensor, step: Tensor, norm: Tensor,
            lr: Tensor, beta1: float, beta2: float, eps: float, weight_decay: float,
            max_norm: float) -> None:
-    """In place: p, m, v (N,) fp32 and w (N,) bf16 from g (N,) bf16; step (0-d) counts."""
+    """In place: p, m, v (N,) fp32 and w (N,) bf16 from g (N,) bf16 or fp32; step (0-d)
+    counts."""
     finite = torch.isfinite(norm)
     coef = (max_norm / (norm + CLIP_EPS)).clamp(max=1.0)
     grad = g.float() * torch.where(finite, coef, 0.0)  # (N,) fp32, clipped
@@ -58,7 +63,9 @@ class FlatMaster:
 
     `master`'s parameters become views of `self.p32` (N,); the working copy's of `self.w16`.
     Call `step(lr)` after the working copy's backward (and any all-reduce): it clips, updates
-    the master and rounds it into the working copy, and drops the working gradients.
+    the master and rounds it into the working copy, and drops the working gradients. With
+    several micro-batches, call `accumulate()` after each backward instead, all-reduce
+    `grad_sum` (with several processes), then `step(lr)`.
     """
 
     def __init__(self, master: nn.Module, betas: tuple[float, float] = (0.9, 0.999),
@@ -82,6 +89,8 @@ class FlatMaster:
         self.g16 = torch.zeros(n, dtype=torch.bfloat16, device=device)  # (N,) gathered grads
         self.exp_avg = torch.zeros(n, device=device)  # (N,)
         self.exp_avg_sq = torch.zeros(n, device=device)  # (N,)
+        self.grad_sum: Tensor | None = None  # (N,) fp32, micro-batches' gradients so far
+        self.accumulated = 0  # micro-batches in grad_sum since the last step
         self.step_count = torch.zeros((), device=device)  # updates applied (skips excluded)
         self._lr = torch.zeros((), device=device)
         self.hyper = {"beta1": betas[0], "beta2": betas[1], "eps": eps,
@@ -138,13 +147,29 @@ class FlatMaster:
         self.work.zero_grad(set_to_none=True)
 
     @torch.no_grad()
+    def accumulate(self) -> None:
+        """Add this micro-batch's working gradients into `grad_sum` (fp32) and drop them."""
+        self._gather()
+        if self.grad_sum is None:
+            self.grad_sum = torch.zeros_like(self.p32)
+        self.grad_sum.add_(self.g16)
+        self.accumulated += 1
+
+    @torch.no_grad()
     def step(self, lr: float) -> Tensor:
         """Clip to max_norm, AdamW, round into the working copy; returns the pre-clip norm
-        (0-d, on the device: read it when convenient)."""
-        self._gather()
-        norm = torch.linalg.vector_norm(self.g16, dtype=torch.float32)  # (,) fp32
+        (0-d, on the device: read it when convenient). After `accumulate()` the update uses
+        `grad_sum` (any working gradients left are added first) and clears it."""
+        if self.accumulated and any(p.grad is not None for p in self.work_params):
+            self.accumulate()
+        if self.accumulated:
+            grad = self.grad_sum  # (N,) fp32
+        else:
+            self._gather()
+            grad = self.g16  # (N,) bf16
+        norm = torch.linalg.vector_norm(grad, dtype=torch.float32)  # (,) fp32
         self._lr.fill_(lr)
-        args = (self.p32, self.g16, self.exp_avg, self.exp_avg_sq, self.w16, self.step_count,
+        args = (self.p32, grad, self.exp_avg, self.exp_avg_sq, self.w16, self.step_count,
                 norm, self._lr)
         try:
             self._update(*args, **self.hyper)
@@ -155,4 +180,7 @@ class FlatMaster:
                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             self._update = _adamw
             self._update(*args, **self.hyper)
+        if self.accumulated:
+            self.grad_sum.zero_()
+            self.accumulated = 0
         return norm

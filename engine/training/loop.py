@@ -178,6 +178,10 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
         sums: dict[str, list[torch.Tensor]] = defaultdict(list)
+        # bf16-master with micro-batches: each one's bf16 gradients go into the master's fp32
+        # sum, which is all-reduced once at the end (DDP's own all-reduce would see only the
+        # last micro-batch's), so every backward runs without DDP's sync
+        accumulate = self.master is not None and len(micro_batches) > 1
         self.phases.start()
         for i, mb in enumerate(micro_batches):
             hr = mb["hr"].to(self.device, non_blocking=True)
@@ -198,11 +202,16 @@ class Trainer:
                     weight = hole_weights(self.codec.denormalize(x), self.data_cfg.hole_floor)
                     sums["data/hole_share"].append(1.0 - weight.mean())
             self.phases.mark("encode")
-            sync = self.dist.no_sync(self.model_fn) if i < len(micro_batches) - 1 else None
+            last = i == len(micro_batches) - 1
+            sync = self.dist.no_sync(self.model_fn) if accumulate or not last else None
             with sync or contextlib.nullcontext(), self._autocast():
                 loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise,
                                                     weight, prior)
                 (loss / len(micro_batches)).backward()
+            if accumulate:
+                self.master.accumulate()
+                if last:
+                    self.dist.all_reduce_mean(self.master.grad_sum)
             self.phases.mark("forward_backward")
             for k, v in metrics.items():
                 sums[k].append(v)

@@ -15,8 +15,8 @@ tables stay fp32 buffers), so the matmuls see exactly the bf16 weights autocast 
 Measured (`bench/train_step.py --bf16-weights`, v2, batch 32 a GPU, CUDA graphs, 4 x H200,
 2026-11-28): steps/s a GPU 48.0 -> 48.6 on one GPU, 41.3 -> 44.4 on two, 40.3 -> 43.6 on four.
 
-Micro-batches would accumulate in the copy's bf16 gradients, so the config refuses
-grad_accum > 1 with it.
+Micro-batches would accumulate in the copy's bf16 gradients here; the trainer's FlatMaster
+adds them up in fp32 instead.
 """
 
 from __future__ import annotations

@@ -115,6 +115,17 @@ def test_bf16_master_weights_train_like_autocast_and_resume_exactly(data_dir, tm
     assert after[12] == pytest.approx(full[12], rel=1e-5)
 
 
+def test_bf16_master_accumulates_micro_batches_like_autocast(data_dir, tmp_path):
+    plain = _losses(Trainer(None, _cfg(steps=6, grad_accum=2), _data(data_dir), tmp_path / "a",
+                            "cpu").iter_fit())
+    trainer = Trainer(None, _cfg(steps=6, grad_accum=2, precision="bf16-master"),
+                      _data(data_dir), tmp_path / "b", "cpu")
+    master = _losses(trainer.iter_fit())
+    for step, loss in plain.items():
+        assert master[step] == pytest.approx(loss, rel=0.02), (step, master, plain)
+    assert trainer.master.step_count.item() == 6 and trainer.master.accumulated == 0
+
+
 def test_the_trainer_logs_where_its_steps_go(data_dir, tmp_path):
     trainer = Trainer(None, _cfg(steps=4, log_every=2, grad_accum=2), _data(data_dir),
                       tmp_path / "run", device="cpu")
@@ -219,8 +230,9 @@ def test_fine_tune_can_deepen_its_base(data_dir, tmp_path, tiny_model_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("compile_args", [[], ["--compile", "--compile-ddp", "inner"],
-                                          ["--bf16-master"]],
-                         ids=["eager", "ddp-of-compiled", "bf16-master"])
+                                          ["--bf16-master"],
+                                          ["--bf16-master", "--grad-accum", "2"]],
+                         ids=["eager", "ddp-of-compiled", "bf16-master", "bf16-master-accum"])
 def test_two_process_gloo_ddp_ends_with_identical_weights(data_dir, tmp_path, compile_args):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
