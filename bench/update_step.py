@@ -5,8 +5,10 @@ flat fused one.
 
 "two-copy": `MasterWeights.grads_to_master` + `clipped_step` (torch's fused AdamW with the clip
 inside) + `master_to_work` (bench/train_step.py --bf16-weights). "flat": `FlatMaster.step`
-(--flat-master). Both get the same bf16 gradients, made once; the median step after two warm-up
-steps is timed with CUDA events (on the CPU, with the clock). Results go to
+(--flat-master), compiled on CUDA; on CUDA also "flat_fused": `FlatMaster(compile=False)`,
+its fallback where torch.compile cannot run (torch's fused AdamW over the flat buffers, the
+path the CPU always takes). All get the same bf16 gradients, made once; the median step after
+two warm-up steps is timed with CUDA events (on the CPU, with the clock). Results go to
 bench/results/update_step_<device>_<date>.jsonl.
 """
 
@@ -51,7 +53,10 @@ def main() -> None:
         clipped_step(opt, params, 1.0)
         master.master_to_work()
 
-    flat = FlatMaster(net, BETAS, weight_decay=DECAY, max_norm=1.0, compile=device.type == "cuda")
+    cuda = device.type == "cuda"
+    fused = (FlatMaster(copy.deepcopy(net), BETAS, weight_decay=DECAY, max_norm=1.0,
+                        compile=False) if cuda else None)
+    flat = FlatMaster(net, BETAS, weight_decay=DECAY, max_norm=1.0, compile=cuda)
 
     def with_grads(work: torch.nn.Module, step):
         def run() -> None:  # the backward's output (host-side assignments), then the update
@@ -63,9 +68,11 @@ def main() -> None:
     row = {"preset": args.preset, "params": param_counts(net)["total"],
            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "torch": torch.__version__, "date": dt.date.today().isoformat()}
-    cuda = device.type == "cuda"
     row["two_copy_ms"] = timed(with_grads(master.work, two_copy), args.steps, cuda)
     row["flat_ms"] = timed(with_grads(flat.work, lambda: flat.step(LR)), args.steps, cuda)
+    if fused is not None:
+        row["flat_fused_ms"] = timed(with_grads(fused.work, lambda: fused.step(LR)), args.steps,
+                                     cuda)
     drift = max((a - b).abs().max().item()
                 for a, b in zip(net.parameters(), two.parameters(), strict=True))
     row["max_weight_difference"] = drift  # the same steps on the same gradients

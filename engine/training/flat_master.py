@@ -20,7 +20,10 @@ Gradient accumulation: `accumulate()` after each micro-batch's backward adds its
 gradients into an fp32 sum (N,) and drops them, so micro-batches never add up in bf16; `step`
 then updates from that sum (4 more bytes a parameter, allocated at the first accumulation).
 
-Where torch.compile fails (no Triton, no C++ compiler) the same function runs eagerly.
+Where torch.compile cannot run (no Triton, no C++ compiler; or `compile=False`) the update is
+torch's fused AdamW over the flat master, on the same moments and step count, with the
+gradient copied up to fp32 first: 46 bytes a parameter. Run unfused, `_adamw`'s temporaries
+cost more than that (CPU, `tiny`: 9.5-11.6 ms against 1.5-2.1 ms for the two-copy update).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import logging
 import torch
 from torch import Tensor, nn
 
-from engine.training.update import CLIP_EPS
+from engine.training.update import CLIP_EPS, clipped_step
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,10 @@ class FlatMaster:
         self._lr = torch.zeros((), device=device)
         self.hyper = {"beta1": betas[0], "beta2": betas[1], "eps": eps,
                       "weight_decay": weight_decay, "max_norm": max_norm}
-        # compiled lazily at the first step; eager for good if compiling fails there
-        self._update = torch.compile(_adamw, fullgraph=True, dynamic=False) if compile else _adamw
+        # compiled lazily at the first step; torch's fused AdamW for good if compiling fails
+        self._update = (torch.compile(_adamw, fullgraph=True, dynamic=False) if compile
+                        else None)
+        self._fused: torch.optim.AdamW | None = None
 
     def _bind(self, params: list[nn.Parameter], flat: Tensor, copy_in: bool = True) -> None:
         """Make each parameter a view of its slice of `flat` (N,)."""
@@ -168,19 +173,38 @@ class FlatMaster:
             self._gather()
             grad = self.g16  # (N,) bf16
         norm = torch.linalg.vector_norm(grad, dtype=torch.float32)  # (,) fp32
-        self._lr.fill_(lr)
-        args = (self.p32, grad, self.exp_avg, self.exp_avg_sq, self.w16, self.step_count,
-                norm, self._lr)
-        try:
-            self._update(*args, **self.hyper)
-        except Exception as exc:  # a compiler failure (no Triton, no C++ compiler): it fails
-            if self._update is _adamw:  # while tracing, before any buffer is written
-                raise
-            log.warning("flat AdamW runs eagerly: torch.compile failed (%s)",
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            self._update = _adamw
-            self._update(*args, **self.hyper)
+        if self._update is not None:
+            self._lr.fill_(lr)
+            try:
+                self._update(self.p32, grad, self.exp_avg, self.exp_avg_sq, self.w16,
+                             self.step_count, norm, self._lr, **self.hyper)
+            except Exception as exc:  # a compiler failure (no Triton, no C++ compiler): it
+                # fails while tracing, before any buffer is written
+                log.warning("flat AdamW falls back to torch's fused AdamW: torch.compile "
+                            "failed (%s)",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                self._update = None
+        if self._update is None:
+            self._fused_step(grad, norm, lr)
         if self.accumulated:
             self.grad_sum.zero_()
             self.accumulated = 0
         return norm
+
+    def _fused_step(self, grad: Tensor, norm: Tensor, lr: float) -> None:
+        """The same update by torch's fused AdamW over `p32`, on this object's moments and
+        step count; grad (N,) bf16 or fp32, norm its (0-d) pre-clip norm."""
+        if self._fused is None:
+            h = self.hyper
+            self._fused = torch.optim.AdamW([self.p32], lr=lr, betas=(h["beta1"], h["beta2"]),
+                                            eps=h["eps"], weight_decay=h["weight_decay"],
+                                            fused=True)
+            self._fused.state[self.p32] = {"step": self.step_count, "exp_avg": self.exp_avg,
+                                           "exp_avg_sq": self.exp_avg_sq}
+        self._fused.param_groups[0]["lr"] = lr
+        self.p32.grad = grad.float()  # (N,) fp32: a copy of bf16, grad_sum itself
+        try:
+            clipped_step(self._fused, [self.p32], self.hyper["max_norm"], norm)
+        finally:
+            self.p32.grad = None
+        self.w16.copy_(self.p32)

@@ -24,16 +24,18 @@ def make_adamw(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, fl
     return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
 
 
-def clipped_step(opt: torch.optim.Optimizer, params: list[nn.Parameter], max_norm: float
-                 ) -> torch.Tensor:
-    """Clip the gradients' global L2 norm to `max_norm` and step; returns the pre-clip norm.
+def clipped_step(opt: torch.optim.Optimizer, params: list[nn.Parameter], max_norm: float,
+                 norm: torch.Tensor | None = None) -> torch.Tensor:
+    """Clip the gradients' global L2 norm to `max_norm` and step; returns the pre-clip norm
+    (`norm` where the caller has it already).
 
     The same update as `clip_grad_norm_(params, max_norm)` + `opt.step()`, except that a
     non-finite norm skips the update (weights and optimizer state stay as they were).
     The result stays on the device: read it when convenient.
     """
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm(grads, 2.0, foreach=True)  # 0-d, on the device
+    if norm is None:
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads, 2.0, foreach=True)  # 0-d, on the device
     if not opt.defaults.get("fused"):
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm, foreach=True)
         if torch.isfinite(norm):  # a host sync: only the unfused fallback pays it
