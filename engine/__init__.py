@@ -62,6 +62,7 @@ _EXPORTS = {
     "Trainer": "engine.training.loop",
     "TrainEvent": "engine.training.loop",
     "NonFiniteLossError": "engine.training.loop",
+    "TrainingOutOfMemoryError": "engine.training.loop",
     "export_checkpoint": "engine.training.export",
     # system
     "keep_freed_memory": "engine.allocator",

@@ -161,6 +161,14 @@ class FlatMaster:
         self.accumulated += 1
 
     @torch.no_grad()
+    def drop_gradients(self) -> None:
+        """Forget the working gradients and any accumulated sum (a step given up)."""
+        self.work.zero_grad(set_to_none=True)
+        if self.grad_sum is not None:
+            self.grad_sum.zero_()
+        self.accumulated = 0
+
+    @torch.no_grad()
     def step(self, lr: float) -> Tensor:
         """Clip to max_norm, AdamW, round into the working copy; returns the pre-clip norm
         (0-d, on the device: read it when convenient). After `accumulate()` the update uses

@@ -57,6 +57,11 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN/Inf: training stopped; the last checkpoint is intact."""
 
 
+class TrainingOutOfMemoryError(RuntimeError):
+    """The device ran out of memory even with one crop a pass (or with several processes,
+    which cannot retry alone); the last checkpoint is intact."""
+
+
 @dataclass(frozen=True)
 class TrainEvent:
     """What the trainer reports: kind, step, and the metrics of that moment."""
@@ -88,6 +93,7 @@ class Trainer:
         self.device = self.dist.device if dist_info else _device(device)
         self._stop = threading.Event()
         self.step_idx = 0
+        self.pieces = 1  # passes a micro-batch runs in (raised when the device runs out)
         self.total_steps = train.steps  # where the LR schedule ends (fit_schedule moves it)
         self._agreed_stop = False  # a stop all ranks decided together (at a log step)
         self.best_lsd = float("inf")
@@ -172,18 +178,50 @@ class Trainer:
         Nothing here waits for the GPU: the metrics come back as device tensors, and a
         non-finite loss (hence gradient norm) makes the fused update a no-op, so the weights
         stay intact until `_drain` reads the metrics at the next log and raises.
+
+        When the device runs out of memory in the forward or backward, the step starts again
+        (gradients dropped, the noise generator rewound) with every micro-batch run in twice as
+        many passes: the same batch and update in less memory. Later steps keep the split.
         """
         cfg = self.train_cfg
         lr = lr_at(self.step_idx, cfg.lr, cfg.warmup_steps, self.total_steps)
         for group in self.opt.param_groups:
             group["lr"] = lr
+        noise_state = self.noise.get_state()
+        while True:
+            try:
+                sums = self._forward_backward(micro_batches)
+                break
+            except torch.OutOfMemoryError as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else "out of memory"
+            # out of the except block: the failed pass's tensors are free now
+            self._split_after_oom(min(len(mb["hr"]) for mb in micro_batches), reason)
+            self.noise.set_state(noise_state)
+        if self.master is not None:  # clip + AdamW + the copy down, one pass
+            grad_norm = self.master.step(lr)
+        else:
+            grad_norm = clipped_step(self.opt, self.params, cfg.grad_clip)
+            self.opt.zero_grad(set_to_none=True)
+        self.phases.mark("update")
+        self.ema.update(self.net)
+        self.phases.mark("ema")
+        self.step_idx += 1
+        out = {k: torch.stack(v).mean() if k == "loss/flow" else torch.stack(v).nanmean()
+               for k, v in sums.items()}
+        return {**out, "opt/grad_norm": grad_norm.detach(), "opt/lr": lr}
+
+    def _forward_backward(self, micro_batches: list[dict[str, torch.Tensor]]
+                          ) -> dict[str, list[torch.Tensor]]:
+        """The backward of every micro-batch, each in `self.pieces` passes; their metrics."""
         sums: dict[str, list[torch.Tensor]] = defaultdict(list)
-        # bf16-master with micro-batches: each one's bf16 gradients go into the master's fp32
+        passes = len(micro_batches) * self.pieces
+        # bf16-master with several passes: each one's bf16 gradients go into the master's fp32
         # sum, which is all-reduced once at the end (DDP's own all-reduce would see only the
-        # last micro-batch's), so every backward runs without DDP's sync
-        accumulate = self.master is not None and len(micro_batches) > 1
+        # last pass's), so every backward runs without DDP's sync
+        accumulate = self.master is not None and passes > 1
+        done = 0
         self.phases.start()
-        for i, mb in enumerate(micro_batches):
+        for mb in micro_batches:
             hr = mb["hr"].to(self.device, non_blocking=True)
             lr_wav = mb["lr"].to(self.device, non_blocking=True)
             if "lr_rows" in mb:  # only the rows the CPU degraded came; the rest start as hr
@@ -202,31 +240,48 @@ class Trainer:
                     weight = hole_weights(self.codec.denormalize(x), self.data_cfg.hole_floor)
                     sums["data/hole_share"].append(1.0 - weight.mean())
             self.phases.mark("encode")
-            last = i == len(micro_batches) - 1
-            sync = self.dist.no_sync(self.model_fn) if accumulate or not last else None
-            with sync or contextlib.nullcontext(), self._autocast():
-                loss, metrics = self.objective.loss(self.model_fn, x, cond, self.noise,
-                                                    weight, prior)
-                (loss / len(micro_batches)).backward()
-            if accumulate:
-                self.master.accumulate()
-                if last:
-                    self.dist.all_reduce_mean(self.master.grad_sum)
-            self.phases.mark("forward_backward")
-            for k, v in metrics.items():
-                sums[k].append(v)
-        if self.master is not None:  # clip + AdamW + the copy down, one pass
-            grad_norm = self.master.step(lr)
-        else:
-            grad_norm = clipped_step(self.opt, self.params, cfg.grad_clip)
-            self.opt.zero_grad(set_to_none=True)
-        self.phases.mark("update")
-        self.ema.update(self.net)
-        self.phases.mark("ema")
-        self.step_idx += 1
-        out = {k: torch.stack(v).mean() if k == "loss/flow" else torch.stack(v).nanmean()
-               for k, v in sums.items()}
-        return {**out, "opt/grad_norm": grad_norm.detach(), "opt/lr": lr}
+            rows = len(x)
+            for part in torch.arange(rows).tensor_split(min(self.pieces, rows)):
+                a, b = int(part[0]), int(part[-1]) + 1  # this pass's rows [a, b)
+                done += 1
+                last = done == passes
+                sync = self.dist.no_sync(self.model_fn) if accumulate or not last else None
+                with sync or contextlib.nullcontext(), self._autocast():
+                    loss, metrics = self.objective.loss(
+                        self.model_fn, x[a:b], cond[a:b], self.noise,
+                        None if weight is None else weight[a:b],
+                        None if prior is None else prior[a:b])
+                    (loss * ((b - a) / rows / len(micro_batches))).backward()
+                if accumulate:
+                    self.master.accumulate()
+                    if last:
+                        self.dist.all_reduce_mean(self.master.grad_sum)
+                self.phases.mark("forward_backward")
+                for k, v in metrics.items():
+                    sums[k].append(v)
+        return sums
+
+    def _split_after_oom(self, rows: int, reason: str) -> None:
+        """Drop this step's gradients and run micro-batches of `rows` in twice as many passes;
+        raise TrainingOutOfMemoryError where that cannot help."""
+        per_pass = -(-rows // self.pieces)
+        if self.dist.active:
+            raise TrainingOutOfMemoryError(
+                f"out of device memory at {per_pass} crops a pass on rank {self.dist.rank} "
+                f"({reason}); with several processes, lower the batch or raise --grad-accum")
+        if per_pass <= 1:
+            raise TrainingOutOfMemoryError(
+                f"out of device memory even at one crop a pass ({reason}); try shorter crops "
+                "or a smaller preset")
+        self.net.zero_grad(set_to_none=True)
+        if self.master is not None:
+            self.master.drop_gradients()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.pieces = min(rows, self.pieces * 2)
+        log.warning("out of device memory at %d crops a pass: running each micro-batch of %d "
+                    "in %d passes from now on (the same batch and update)", per_pass, rows,
+                    self.pieces)
 
     def _drain(self, window: dict[str, list[Any]]) -> dict[str, float]:
         """Means of the steps since the last log, read from the device at once.

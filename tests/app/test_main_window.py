@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import PySide6
 import pytest
 import soundfile as sf
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
@@ -46,10 +47,12 @@ def drop(target: QWidget, paths: list[Path]) -> None:
     pos = QPointF(target.width() / 2, target.height() / 2)
     action = Qt.DropAction.CopyAction
     buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    try:  # PySide6 >= 6.12 takes QPointF (the QPoint overload is deprecated there)
-        enter = QDragEnterEvent(pos, action, mime, buttons, mods)
-    except TypeError:  # 6.11 and older: QPoint only
-        enter = QDragEnterEvent(pos.toPoint(), action, mime, buttons, mods)
+    # PySide6 >= 6.12 takes QPointF (the QPoint overload is deprecated there), 6.11 and older
+    # QPoint only. Chosen by version, not by catching the TypeError: once torch.compile has
+    # run in the process, shiboken's wrong-argument error aborts Python instead of raising
+    # ("libshiboken: seterror_argument failed to call update_mapping").
+    point = pos if PySide6.__version_info__ >= (6, 12) else pos.toPoint()
+    enter = QDragEnterEvent(point, action, mime, buttons, mods)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
     QApplication.sendEvent(target, QDropEvent(pos, action, mime, Qt.MouseButton.LeftButton,

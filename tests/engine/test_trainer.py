@@ -17,8 +17,10 @@ import torch
 from engine.cli import main
 from engine.config import TrainConfig
 from engine.modelfile import load_model, read_model_config
+from engine.training.batches import StepBatches
 from engine.training.dataconfig import DataConfig
-from engine.training.loop import NonFiniteLossError, Trainer
+from engine.training.distributed import DistInfo
+from engine.training.loop import NonFiniteLossError, Trainer, TrainingOutOfMemoryError
 from tests.engine.conftest import lowpass, synth_clip, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +126,58 @@ def test_bf16_master_accumulates_micro_batches_like_autocast(data_dir, tmp_path)
     for step, loss in plain.items():
         assert master[step] == pytest.approx(loss, rel=0.02), (step, master, plain)
     assert trainer.master.step_count.item() == 6 and trainer.master.accumulated == 0
+
+
+def _oom_above(trainer: Trainer, rows: int, after_backwards: int = 0) -> list[int]:
+    """Make trainer's loss run out of memory on passes of more than `rows` crops (once
+    `after_backwards` passes have run); returns the rows of every pass tried."""
+    real, seen = trainer.objective.loss, []
+
+    def loss(model, x, *args):
+        seen.append(len(x))
+        if len(x) > rows and len(seen) > after_backwards:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore")
+        return real(model, x, *args)
+
+    trainer.objective.loss = loss
+    return seen
+
+
+@pytest.mark.parametrize("precision", ["bf16", "bf16-master"])
+def test_out_of_memory_splits_the_micro_batches_and_redoes_the_step(data_dir, tmp_path,
+                                                                    precision):
+    cfg = _cfg(steps=3, log_every=1, grad_accum=2, batch_size=8, precision=precision)
+    # the reference runs every micro-batch in two passes from the start
+    ref = Trainer(None, cfg, _data(data_dir), tmp_path / "ref", "cpu")
+    ref.pieces = 2
+    ref_losses = _losses(ref.iter_fit())
+    trainer = Trainer(None, cfg, _data(data_dir), tmp_path / "oom", "cpu")
+    # 4 crops a micro-batch: the first micro-batch's backward runs, the second one's fails
+    seen = _oom_above(trainer, rows=2, after_backwards=1)
+    losses = _losses(trainer.iter_fit())
+    assert seen[:3] == [4, 4, 2] and set(seen[3:]) == {2}
+    assert trainer.pieces == 2 and trainer.step_idx == 3
+    assert losses == pytest.approx(ref_losses, rel=1e-6)  # the half-done try left nothing
+    for p, q in zip(trainer.net.parameters(), ref.net.parameters(), strict=True):
+        assert torch.allclose(p, q, rtol=0, atol=1e-6)
+
+
+def test_out_of_memory_at_one_crop_a_pass_is_a_clear_error(data_dir, tmp_path):
+    trainer = Trainer(None, _cfg(steps=2, batch_size=4), _data(data_dir), tmp_path / "a", "cpu")
+    seen = _oom_above(trainer, rows=0)
+    with pytest.raises(TrainingOutOfMemoryError, match="one crop a pass") as err:
+        list(trainer.iter_fit())
+    assert seen == [4, 2, 1] and "\n" not in str(err.value)
+    assert "Tried to allocate 2.00 GiB" in str(err.value)
+
+
+def test_out_of_memory_with_several_processes_is_not_retried(data_dir, tmp_path):
+    trainer = Trainer(None, _cfg(steps=2, batch_size=4), _data(data_dir), tmp_path / "a", "cpu")
+    trainer.dist = DistInfo(rank=1, world_size=2, local_rank=1, device=torch.device("cpu"))
+    _oom_above(trainer, rows=2)
+    with pytest.raises(TrainingOutOfMemoryError, match=r"rank 1.*grad-accum"):
+        trainer.step(next(iter(StepBatches(trainer.crops, 4, 1, 0, 1, seed=0))))
+    assert trainer.pieces == 1
 
 
 def test_the_trainer_logs_where_its_steps_go(data_dir, tmp_path):
@@ -281,7 +335,6 @@ def test_degradation_filters_on_the_device(data_dir, tmp_path, monkeypatch):
 
 def test_deferred_batches_carry_only_the_cpu_degraded_lr_rows(data_dir):
     """The loader sends LR audio only for rows the CPU degraded; the rest is rebuilt from HR."""
-    from engine.training.batches import StepBatches
     from engine.training.corpus import scan
     from engine.training.data import CropDataset
     from engine.training.degrade import MODE_DONE
@@ -369,7 +422,6 @@ def test_time_budget_without_fitting_keeps_the_step_count(data_dir, tmp_path, mo
 def test_single_process_compile_wraps_no_ddp():
     from torch import nn
 
-    from engine.training.distributed import DistInfo
 
     net = nn.Linear(2, 2)
     for order in ("outer", "inner"):
