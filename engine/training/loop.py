@@ -51,6 +51,7 @@ from engine.training.validate import validate
 log = logging.getLogger(__name__)
 
 _clock = time.perf_counter  # the loop's clock (tests swap in a fake one)
+VAL_BATCH = 16  # validation crops restored at once
 
 
 class NonFiniteLossError(RuntimeError):
@@ -94,6 +95,7 @@ class Trainer:
         self._stop = threading.Event()
         self.step_idx = 0
         self.pieces = 1  # passes a micro-batch runs in (raised when the device runs out)
+        self.val_batch = VAL_BATCH  # crops a validation batch (halved when the device runs out)
         self.total_steps = train.steps  # where the LR schedule ends (fit_schedule moves it)
         self._agreed_stop = False  # a stop all ranks decided together (at a log step)
         self.best_lsd = float("inf")
@@ -313,7 +315,20 @@ class Trainer:
         warm = None  # a network trained on the warm start's path: that path scored too
         if self.run.flow.bridge_prob > 0:
             warm = dataclasses.replace(sampler, prior_t=self.run.flow.bridge_t)
-        return validate(model, self.val_set, sampler, self.device, warm=warm)
+        while True:  # out of device memory: again with half the crops a batch
+            try:
+                return validate(model, self.val_set, sampler, self.device,
+                                batch=self.val_batch, warm=warm)
+            except torch.OutOfMemoryError as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else "out of memory"
+            if self.val_batch == 1:
+                raise TrainingOutOfMemoryError(
+                    f"out of device memory validating one crop at a time ({reason})")
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            self.val_batch //= 2
+            log.warning("out of device memory in validation: %d crops a batch from now on",
+                        self.val_batch)
 
     # --- checkpoints --------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

@@ -50,7 +50,10 @@ def validate(model: JaTModel, val_set: ValidationSet, sampler: SamplerConfig,
                 runs.append(("warm/", warm, prior))
             for prefix, cfg, prior in runs:
                 z = sample(model.net, cond, cfg, noise, prior)
-                out = model.codec.decode(z, length=lr.shape[-1], keep=lr, cutoff_hz=detected)
+                # the generated band's starting phase: seeded, so a validation repeats exactly
+                phase = torch.Generator().manual_seed(cfg.seed + 7919 * start + int(cutoff))
+                out = model.codec.decode(z, length=lr.shape[-1], keep=lr, cutoff_hz=detected,
+                                         generator=phase)
                 out_np = out[:, 0].float().cpu().numpy()
                 for it, restored in zip(items, out_np, strict=True):
                     pairs = ((restored, ""), (it.lr, "_sinc")) if not prefix else ((restored, ""),)

@@ -180,6 +180,29 @@ def test_out_of_memory_with_several_processes_is_not_retried(data_dir, tmp_path)
     assert trainer.pieces == 1
 
 
+def test_out_of_memory_in_validation_halves_its_batch(data_dir, tmp_path, monkeypatch):
+    import engine.training.loop as loop
+
+    tried, real = [], loop.validate
+
+    def validate(*args, batch, **kw):
+        tried.append(batch)
+        if batch > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return real(*args, batch=batch, **kw)
+
+    monkeypatch.setattr(loop, "validate", validate)
+    trainer = Trainer(None, _cfg(steps=2), _data(data_dir), tmp_path / "a", "cpu")
+    metrics = trainer.evaluate()
+    assert tried == [16, 8, 4] and trainer.val_batch == 4
+    assert metrics["val/lsd"] > 0
+    assert trainer.evaluate() == metrics  # the failed tries left nothing behind
+    assert tried == [16, 8, 4, 4]  # later validations start at the batch that fitted
+    monkeypatch.setattr(loop, "validate", lambda *a, batch, **kw: validate(*a, batch=batch * 9))
+    with pytest.raises(TrainingOutOfMemoryError, match="one crop at a time"):
+        trainer.evaluate()
+
+
 def test_the_trainer_logs_where_its_steps_go(data_dir, tmp_path):
     trainer = Trainer(None, _cfg(steps=4, log_every=2, grad_accum=2), _data(data_dir),
                       tmp_path / "run", device="cpu")
