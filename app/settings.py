@@ -57,7 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "finetune/steps": 2000,
     "finetune/batch_size": 8,
     "finetune/max_minutes": 0,  # 0: no time limit; else stop then, LR decay fitted to it
-    "finetune/out_dir": "",
+    "finetune/out_dir": "",  # where runs go, each in a folder of its own ("" = ~/JaT-SR/finetune)
+    "finetune/last_run": "",  # the folder of the run started last (Resume continues it)
     "window/geometry": QByteArray(),
     "window/state": QByteArray(),
 }

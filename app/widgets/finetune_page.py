@@ -1,7 +1,10 @@
-"""Fine-tuning page: data folders, base model, steps/batch, start/stop, live loss and LSD plots."""
+"""Fine-tuning page: data folders, base model, steps/batch, start/stop/resume, live loss and LSD
+plots. Every Start makes a run folder of its own under the runs folder, so no run's checkpoints
+are ever replaced; Resume continues the last run from its checkpoint."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +94,7 @@ class FineTunePage(QWidget):
         form.addRow("Time limit", self.minutes_spin)
         self.out_label = QLabel()
         self.out_label.setWordWrap(True)
-        out = QPushButton("Run folder…")
+        out = QPushButton("Runs folder…")
         out.clicked.connect(self._on_out_clicked)
         form.addRow(self.out_label)
         form.addRow(out)
@@ -99,12 +102,15 @@ class FineTunePage(QWidget):
         self.device_label.setWordWrap(True)
         form.addRow(self.device_label)
         self.start_button, self.stop_button = QPushButton("Start"), QPushButton("Stop")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the last run from its checkpoint")
         self.export_button = QPushButton("Save model…")
         self.start_button.clicked.connect(self._on_start_clicked)
+        self.resume_button.clicked.connect(self._on_resume_clicked)
         self.stop_button.clicked.connect(self.stop_requested)
         self.export_button.clicked.connect(self._on_export_clicked)
         row = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.export_button):
+        for b in (self.start_button, self.resume_button, self.stop_button, self.export_button):
             row.addWidget(b)
         form.addRow(row)
         self.progress = QProgressBar(maximum=1000)
@@ -175,7 +181,8 @@ class FineTunePage(QWidget):
 
     def show_finished(self, stopped: bool) -> None:
         self.show_running(False)
-        self.status.setText("Stopped (checkpoint saved)." if stopped else "Finished.")
+        self.status.setText("Stopped (checkpoint saved; Resume continues it)." if stopped
+                            else "Finished.")
         self._can_export = True
         self._refresh_buttons()
 
@@ -183,12 +190,16 @@ class FineTunePage(QWidget):
         self.show_running(False)
         self.status.setText(f"Failed: {reason}")
         self.log_view.appendPlainText(reason)
+        self._refresh_buttons()  # a run that saved a checkpoint before failing can resume
 
     def show_exported(self, path: str) -> None:
         self.status.setText(f"Saved {path}; it is now the model in the settings.")
 
     def _refresh_buttons(self) -> None:
         self.start_button.setEnabled(self._available and not self._running)
+        last = self.last_run()
+        self.resume_button.setEnabled(self._available and not self._running and last is not None
+                                      and (last / "ckpt" / "last.pt").exists())
         self.stop_button.setEnabled(self._running)
         self.export_button.setEnabled(self._can_export and not self._running)
 
@@ -198,11 +209,25 @@ class FineTunePage(QWidget):
         name = Path(base).name if base else (
             "the shipped default" if current == "default" else Path(current).name)
         self.base_label.setText(f"Base model: {name}")
-        self.out_label.setText(f"Run folder: {self.out_dir()}")
+        self.out_label.setText(f"Runs folder: {self.runs_dir()}")
 
-    def out_dir(self) -> Path:
+    def runs_dir(self) -> Path:
+        """Where runs go, each in a folder of its own."""
         out = self.settings.get("finetune/out_dir")
         return Path(out) if out else Path.home() / "JaT-SR" / "finetune"
+
+    def last_run(self) -> Path | None:
+        last = self.settings.get("finetune/last_run")
+        return Path(last) if last else None
+
+    def new_run_dir(self) -> Path:
+        """A folder under runs_dir() that does not exist yet, named after the time."""
+        stem = time.strftime("run-%Y%m%d-%H%M%S")
+        path, n = self.runs_dir() / stem, 1
+        while path.exists():
+            n += 1
+            path = self.runs_dir() / f"{stem}-{n}"
+        return path
 
     def add_folders(self, paths: list[str]) -> int:
         """Add the folders among `paths` that are not listed yet; returns how many were added
@@ -216,13 +241,15 @@ class FineTunePage(QWidget):
                 added += 1
         return added
 
-    def params(self) -> FineTuneParams:
+    def params(self, run_dir: Path | None = None, resume: bool = False) -> FineTuneParams:
+        """The run the controls describe, in `run_dir` (default: a new folder)."""
         s = self.settings
         base = s.get("finetune/base_model") or s.get("processing/model")
         folders = tuple(self.folder_list.item(i).text() for i in range(self.folder_list.count()))
         return FineTuneParams(folders, base, self.steps_spin.value(),
-                              self.batch_spin.value(), self.out_dir(),
-                              s.get("processing/device"), float(self.minutes_spin.value()))
+                              self.batch_spin.value(), run_dir or self.new_run_dir(),
+                              s.get("processing/device"), float(self.minutes_spin.value()),
+                              resume=resume, cache_dir=self.runs_dir() / "cache")
 
     # ---- slots ----
     @Slot()
@@ -233,7 +260,15 @@ class FineTunePage(QWidget):
 
     @Slot()
     def _on_start_clicked(self) -> None:
-        params = self.params()
+        self._start(self.params())
+
+    @Slot()
+    def _on_resume_clicked(self) -> None:
+        last = self.last_run()
+        if last is not None:
+            self._start(self.params(last, resume=True))
+
+    def _start(self, params: FineTuneParams) -> None:
         if not params.folders:
             self.status.setText("Add at least one folder of full-band audio first.")
             return
@@ -241,15 +276,20 @@ class FineTunePage(QWidget):
         self.settings.set("finetune/steps", params.steps)
         self.settings.set("finetune/batch_size", params.batch_size)
         self.settings.set("finetune/max_minutes", int(params.max_minutes))
-        for steps, values in self._series.values():
-            steps.clear()
-            values.clear()
-        for curve in self.curves.values():
-            curve.setData([], [])
-        self._dirty.clear()
-        self.log_view.clear()
-        self.progress.setValue(0)
-        self.status.setText("Starting…" + ("" if self._cuda else " (on the CPU: slow)"))
+        self.settings.set("finetune/last_run", str(params.out_dir))
+        if not params.resume:  # a resumed run's curves go on where they were
+            for steps, values in self._series.values():
+                steps.clear()
+                values.clear()
+            for curve in self.curves.values():
+                curve.setData([], [])
+            self._dirty.clear()
+            self.log_view.clear()
+            self.progress.setValue(0)
+        self.log_view.appendPlainText(("Resuming " if params.resume else "Run folder: ")
+                                      + str(params.out_dir))
+        self.status.setText(("Resuming…" if params.resume else "Starting…")
+                            + ("" if self._cuda else " (on the CPU: slow)"))
         self._can_export = False
         self.show_running(True)
         self.start_requested.emit(params)
@@ -281,7 +321,8 @@ class FineTunePage(QWidget):
     @Slot()
     def _on_export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the fine-tuned model",
-                                              str(self.out_dir() / "finetuned.safetensors"),
+                                              str((self.last_run() or self.runs_dir())
+                                                  / "finetuned.safetensors"),
                                               MODEL_FILTER)
         if path:
             self.export_requested.emit(path)

@@ -2,7 +2,7 @@
 
 The engine's trainer contract (engine issue: training):
     trainer = Trainer(run=None, train=TrainConfig(steps, batch_size), data=DataConfig(folders),
-                      out_dir=Path, device="auto", base_model=Path | None)
+                      out_dir=Path, device="auto", base_model=Path | None, resume=bool)
     for ev in trainer.iter_fit(): ev.kind in {"log", "val", "checkpoint", "done"},
         ev.step, ev.total_steps, ev.metrics (dict[str, float]), ev.message
     trainer.stop()          # thread-safe: finish the step, save a checkpoint, end the generator
@@ -36,6 +36,8 @@ class FineTuneParams:
     out_dir: Path
     device: str = "auto"
     max_minutes: float = 0.0  # > 0: stop after this long, the LR decay fitted to end then
+    resume: bool = False  # continue the run in out_dir from its last checkpoint
+    cache_dir: Path | None = None  # decoded-audio cache (None: out_dir/cache)
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,10 @@ def engine_trainer(params: FineTuneParams) -> TrainerLike:
         train = dataclasses.replace(train, max_minutes=params.max_minutes, fit_schedule=True)
     # a fine-tune makes its crops the way its base model was trained (e.g. its spectral tilt)
     data = DataConfig.continuing(None if base is None else training_recipe(base), params.folders)
+    if params.cache_dir is not None:  # shared by the page's runs: the audio is decoded once
+        data = dataclasses.replace(data, cache_dir=str(params.cache_dir))
     return Trainer(run=None, train=train, data=data, out_dir=params.out_dir,
-                   device=params.device, base_model=base)
+                   device=params.device, base_model=base, resume=params.resume)
 
 
 class TrainWorker(QObject):

@@ -100,6 +100,10 @@ class Trainer:
         self._agreed_stop = False  # a stop all ranks decided together (at a log step)
         self.best_lsd = float("inf")
         self.provenance: dict[str, Any] = {}
+        if not resume and (self.out_dir / "ckpt" / "last.pt").exists():
+            # a new run there would replace its checkpoints and mix its metrics into theirs
+            raise ValueError(f"{self.out_dir} already holds a training run (ckpt/last.pt): "
+                             "resume it, or choose another run folder")
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         if data.cache_dir is None:

@@ -42,6 +42,9 @@ class FakeTrainer:
         total = self.params.steps
         for step in range(1, total + 1):
             if self._stop.is_set():
+                ckpt = self.params.out_dir / "ckpt"
+                ckpt.mkdir(parents=True, exist_ok=True)
+                (ckpt / "last.pt").write_bytes(b"state")
                 yield FakeEvent("checkpoint", step, total, message="stopped: saved checkpoint")
                 break
             time.sleep(0.002)
@@ -85,7 +88,11 @@ def test_start_plots_stop_and_export(qtbot: QtBot, window: MainWindow, tmp_path:
     (trainer,) = FakeTrainer.made
     assert trainer.params.folders == (str(tmp_path),)
     assert (trainer.params.steps, trainer.params.batch_size) == (100_000, 4)
-    assert trainer.params.out_dir == tmp_path / "runs"
+    run = trainer.params.out_dir  # a folder of its own under the runs folder
+    assert run.parent == tmp_path / "runs" and run.name.startswith("run-")
+    assert trainer.params.cache_dir == tmp_path / "runs" / "cache" and not trainer.params.resume
+    assert window.settings.get("finetune/last_run") == str(run)
+    assert not page.resume_button.isEnabled()
     assert trainer.params.base_model == "default"  # the current model, resolved by the engine
     assert trainer.params.max_minutes == 45.0 and window.settings.get("finetune/max_minutes") == 45
     def plotted() -> int:
@@ -99,12 +106,38 @@ def test_start_plots_stop_and_export(qtbot: QtBot, window: MainWindow, tmp_path:
     assert "Stopped" in page.status.text()
     assert "stopped: saved checkpoint" in page.log_view.toPlainText()
     assert page.export_button.isEnabled()
+    assert page.resume_button.isEnabled()  # the run left a checkpoint
     target = tmp_path / "mine.safetensors"
     page.export_requested.emit(str(target))
     qtbot.waitUntil(lambda: window.settings.get("processing/model") == str(target),
                     timeout=10_000)
     assert trainer.exported == target
     assert window.panel.model_label.text() == "mine.safetensors"
+
+
+def test_resume_continues_the_last_run_in_its_folder(qtbot: QtBot, window: MainWindow) -> None:
+    page = window.finetune
+    page.start_button.click()
+    qtbot.waitUntil(lambda: len(page._series.get("loss/flow", ([], []))[0]) >= 5, timeout=10_000)
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: page.resume_button.isEnabled(), timeout=10_000)
+    points = len(page._series["loss/flow"][0])
+    page.resume_button.click()
+    assert not page.resume_button.isEnabled() and page.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: len(FakeTrainer.made) == 2, timeout=10_000)
+    first, resumed = FakeTrainer.made
+    assert resumed.params.resume and resumed.params.out_dir == first.params.out_dir
+    qtbot.waitUntil(lambda: len(page._series["loss/flow"][0]) > points, timeout=10_000)
+    assert "Resuming" in page.log_view.toPlainText()  # the curves go on, not cleared
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: page.start_button.isEnabled(), timeout=10_000)
+    page.start_button.click()  # a new run: a new folder, the old one left as it was
+    qtbot.waitUntil(lambda: len(FakeTrainer.made) == 3, timeout=10_000)
+    third = FakeTrainer.made[2]
+    assert not third.params.resume and third.params.out_dir != first.params.out_dir
+    assert (first.params.out_dir / "ckpt" / "last.pt").exists()
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: page.start_button.isEnabled(), timeout=10_000)
 
 
 def test_a_run_to_the_end_and_a_failing_trainer(qtbot: QtBot, window: MainWindow) -> None:
@@ -153,7 +186,8 @@ def real_tiny_trainer(params: FineTuneParams) -> object:
                         num_workers=0, log_every=1, val_every=10_000, val_steps=2,
                         ckpt_every=10_000, stats_crops=4, warmup_steps=1)
     data = DataConfig(folders=params.folders, crop_s=1.5, val_files=1)
-    return Trainer(None, train, data, out_dir=params.out_dir, device="cpu")  # from scratch
+    return Trainer(None, train, data, out_dir=params.out_dir, device="cpu",  # from scratch
+                   resume=params.resume)
 
 
 def test_a_real_tiny_run_starts_stops_and_exports(qtbot: QtBot, settings: Settings,
@@ -180,7 +214,17 @@ def test_a_real_tiny_run_starts_stops_and_exports(qtbot: QtBot, settings: Settin
     qtbot.waitUntil(lambda: page.start_button.isEnabled(), timeout=60_000)
     assert "Stopped" in page.status.text(), page.status.text()
     assert page._series["val/lsd"][1] and page._series["val/lsd_sinc"][1]
-    assert (tmp_path / "run" / "ckpt" / "last.pt").exists()
+    run = Path(w.settings.get("finetune/last_run"))
+    assert run.parent == tmp_path / "run" and (run / "ckpt" / "last.pt").exists()
+    stopped_at = page._series["loss/flow"][0][-1]
+    page.resume_button.click()  # the same run, from its checkpoint
+    qtbot.waitUntil(lambda: page._series["loss/flow"][0][-1] > stopped_at, timeout=60_000)
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: page.start_button.isEnabled(), timeout=60_000)
+    assert "Stopped" in page.status.text(), page.status.text()
+    steps = page._series["loss/flow"][0]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)  # it went on, not over
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name != "cache"] == [run.name]
     page.export_requested.emit(str(tmp_path / "mine"))
     qtbot.waitUntil(lambda: w.settings.get("processing/model") != "default", timeout=30_000)
     assert read_model_config(w.settings.get("processing/model"))["format"] == "jatsr-model"

@@ -86,6 +86,12 @@ def test_resume_continues_exactly(data_dir, tmp_path):
         if ev.kind == "log" and ev.step == 6:
             break
     gen.close()  # clean stop: checkpoint at step 6
+    saved = (tmp_path / "b/ckpt/last.pt").read_bytes()
+    with pytest.raises(ValueError, match="already holds a training run"):  # not over it
+        Trainer(None, _cfg(), _data(data_dir), tmp_path / "b", "cpu")
+    assert main(["train", "--data", str(data_dir), "--out", str(tmp_path / "b"), "--preset",
+                 "tiny", "--steps", "1", "--workers", "0", "--device", "cpu"]) != 0
+    assert (tmp_path / "b/ckpt/last.pt").read_bytes() == saved
     resumed = Trainer(None, _cfg(), _data(data_dir), tmp_path / "b", "cpu", resume=True)
     assert resumed.step_idx == 6
     after = _losses(resumed.iter_fit())
