@@ -220,7 +220,7 @@ class Trainer:
                           ) -> dict[str, list[torch.Tensor]]:
         """The backward of every micro-batch, each in `self.pieces` passes; their metrics."""
         sums: dict[str, list[torch.Tensor]] = defaultdict(list)
-        passes = len(micro_batches) * self.pieces
+        passes = sum(min(self.pieces, len(mb["hr"])) for mb in micro_batches)
         # bf16-master with several passes: each one's bf16 gradients go into the master's fp32
         # sum, which is all-reduced once at the end (DDP's own all-reduce would see only the
         # last pass's), so every backward runs without DDP's sync
@@ -246,9 +246,9 @@ class Trainer:
                     weight = hole_weights(self.codec.denormalize(x), self.data_cfg.hole_floor)
                     sums["data/hole_share"].append(1.0 - weight.mean())
             self.phases.mark("encode")
-            rows = len(x)
-            for part in torch.arange(rows).tensor_split(min(self.pieces, rows)):
-                a, b = int(part[0]), int(part[-1]) + 1  # this pass's rows [a, b)
+            rows, n = len(x), min(self.pieces, len(x))
+            for j in range(n):
+                a, b = rows * j // n, rows * (j + 1) // n  # this pass's rows [a, b)
                 done += 1
                 last = done == passes
                 sync = self.dist.no_sync(self.model_fn) if accumulate or not last else None
